@@ -1,0 +1,26 @@
+"""What happened to a return, in the past tense: the kinds of event its ledger records."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    RETURN_REQUESTED = "ReturnRequested"
+    RETURN_DECIDED = "ReturnDecided"
+    RETURN_REVIEWED = "ReturnReviewed"
+    RETURN_ROUTED = "ReturnRouted"
+    LABEL_ISSUED = "LabelIssued"
+    DROPOFF_CODE_ISSUED = "DropOffCodeIssued"
+    RETURNLESS_GRANTED = "ReturnlessGranted"
+    PARCEL_SCANNED = "ParcelScanned"
+    RETURN_RECEIVED = "ReturnReceived"
+    RETURN_INSPECTED = "ReturnInspected"
+    REFUND_REQUESTED = "RefundRequested"
+    REFUND_ISSUED = "RefundIssued"
+    REFUND_FAILED = "RefundFailed"
+    RETURN_RESOLVED = "ReturnResolved"
+    RETURN_CLOSED = "ReturnClosed"
+    RETURN_CANCELED = "ReturnCanceled"
+    RETURN_EXPIRED = "ReturnExpired"
+    PLATFORM_UPDATED = "PlatformUpdated"

@@ -1,0 +1,184 @@
+"""The ports adapters implement, split by capability, and the DTOs that cross them.
+
+A platform adapter implements only what its marketplace can do; the registry learns which
+capabilities it has with ``isinstance`` on these runtime-checkable Protocols. Adapters receive
+their credentials, settings and HTTP session through ``__init__`` and raise only the error kinds
+of ``connector.errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from .domain import (
+    Label,
+    Money,
+    Order,
+    RateQuote,
+    ReturnRequest,
+    Shipment,
+    TrackingEvent,
+)
+
+# --- DTOs -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What an adapter needs to act for one store or carrier account."""
+
+    external_id: str  # shop domain, selling partner id, carrier account id
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterContext:
+    """What the running application lends an adapter besides its credentials."""
+
+    data_dir: Path  # a folder the adapter may keep files in (the instance folder's share)
+    http: Any = None  # a requests.Session or httpx.Client; tests pass stubbed ones
+    public_url: str = "http://localhost:5000"  # where platforms reach this installation
+
+
+@dataclass(frozen=True, slots=True)
+class InboundEvent:
+    """One verified delivery from a platform, before any work is done on it."""
+
+    event_id: str  # the platform's delivery id, the deduplication key
+    topic: str  # the platform's own topic name, e.g. "returns/request"
+    shop: str  # which store sent it (external id)
+    payload: Mapping[str, Any]
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEvent:
+    """What an inbound event means in canonical terms."""
+
+    kind: str  # "order" | "return_request" | "return_update" | "ignored"
+    order: Order | None = None
+    return_request: ReturnRequest | None = None
+    external_return_status: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """What the platform said to a push: its id for the thing, and whether it was new."""
+
+    external_id: str = ""
+    already_done: bool = False
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+# --- platforms --------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Linker(Protocol):
+    def authorize_url(self, state: str, redirect_uri: str) -> str: ...
+
+    def complete(self, params: Mapping[str, str], redirect_uri: str) -> Credentials: ...
+
+
+@runtime_checkable
+class WebhookReceiver(Protocol):
+    def verify(self, headers: Mapping[str, str], body: bytes) -> bool: ...
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> InboundEvent: ...
+
+    def interpret(self, event: InboundEvent) -> ParsedEvent: ...
+
+
+@runtime_checkable
+class OrderSource(Protocol):
+    def fetch_order(self, external_id: str) -> Order: ...
+
+    def iter_orders(self, since: datetime) -> Iterator[Order]: ...
+
+
+@runtime_checkable
+class ReturnSource(Protocol):
+    def iter_return_requests(self, since: datetime) -> Iterator[ReturnRequest]: ...
+
+
+@runtime_checkable
+class ReturnPublisher(Protocol):
+    """Pushes a return's progress to the platform. Every call carries an idempotency key;
+    a call repeated with the same key changes nothing remotely and says ``already_done``."""
+
+    def approve(self, idempotency_key: str, return_external_id: str) -> PushResult: ...
+
+    def decline(
+        self, idempotency_key: str, return_external_id: str, reason: str, note: str
+    ) -> PushResult: ...
+
+    def attach_label(
+        self,
+        idempotency_key: str,
+        return_external_id: str,
+        tracking_number: str,
+        carrier: str,
+        label_url: str,
+    ) -> PushResult: ...
+
+    def refund(
+        self,
+        idempotency_key: str,
+        return_external_id: str,
+        order_external_id: str,
+        amount: Money,
+        lines: list[tuple[str, int]],
+    ) -> PushResult: ...
+
+    def dispose(
+        self,
+        idempotency_key: str,
+        return_external_id: str,
+        dispositions: list[tuple[str, int, str]],
+    ) -> PushResult: ...
+
+    def close(self, idempotency_key: str, return_external_id: str) -> PushResult: ...
+
+
+@runtime_checkable
+class InventoryPublisher(Protocol):
+    def restock(self, idempotency_key: str, sku: str, quantity: int) -> PushResult: ...
+
+
+# --- carriers ---------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Carrier(Protocol):
+    slug: str
+
+    def quote(self, shipment: Shipment) -> list[RateQuote]: ...
+
+    def buy(self, shipment: Shipment, quote: RateQuote, idempotency_key: str) -> Label: ...
+
+    def void(self, label: Label) -> None: ...
+
+    def track(self, tracking_number: str) -> list[TrackingEvent]: ...
+
+
+@runtime_checkable
+class TrackingWebhook(Protocol):
+    def verify(self, headers: Mapping[str, str], body: bytes) -> bool: ...
+
+    def parse_tracking(self, body: bytes) -> list[TrackingEvent]: ...
+
+
+PLATFORM_PORTS: tuple[type, ...] = (
+    Linker,
+    WebhookReceiver,
+    OrderSource,
+    ReturnSource,
+    ReturnPublisher,
+    InventoryPublisher,
+)
+CARRIER_PORTS: tuple[type, ...] = (Carrier, TrackingWebhook)
