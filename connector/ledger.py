@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -60,7 +60,7 @@ def append(
 ) -> LedgerEvent:
     """Append an event to the return's chain. The caller holds the return's row lock."""
     payload = json.loads(canonical_json(payload or {}))  # what is stored is what was hashed
-    occurred = (occurred_at or utcnow()).replace(microsecond=0)
+    occurred = (occurred_at or utcnow()).astimezone(UTC).replace(microsecond=0)
     seq = return_.ledger_length + 1
     prev = return_.ledger_head or GENESIS
     digest = event_hash(prev, return_.id, seq, kind, payload, actor, occurred)

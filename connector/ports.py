@@ -87,6 +87,14 @@ class Linker(Protocol):
 
 @runtime_checkable
 class WebhookReceiver(Protocol):
+    """Verifies and reads a platform's webhook deliveries.
+
+    ``shop_of`` is a static method: it reads which store sent a delivery from the headers
+    alone, before any credentials are loaded, so the app can find the store's secret."""
+
+    @staticmethod
+    def shop_of(headers: Mapping[str, str]) -> str: ...
+
     def verify(self, headers: Mapping[str, str], body: bytes) -> bool: ...
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> InboundEvent: ...

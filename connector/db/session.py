@@ -20,6 +20,8 @@ class Database:
         self.url = url
         self.engine = _make_engine(url, echo)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Reads on SQLite begin DEFERRED so they never wait behind a writer (WAL lets them run).
+        self._reader = self.engine.execution_options(sqlite_begin="DEFERRED")
         os.register_at_fork(after_in_child=self._after_fork)
 
     @property
@@ -33,7 +35,8 @@ class Database:
             yield session
 
     def session(self) -> Session:
-        return self.sessions()
+        """A session for reading. Writes go through ``transaction()``."""
+        return self.sessions(bind=self._reader)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -65,4 +68,5 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    connection.exec_driver_sql(f"BEGIN {mode}")

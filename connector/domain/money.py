@@ -65,7 +65,11 @@ class Money:
         if not amount.is_finite():
             raise MoneyError(f"not a finite amount: {self.amount!r}")
         quantum = _quantum(self.currency)
-        if amount != amount.quantize(quantum, rounding=ROUND_HALF_UP):
+        try:
+            exact = amount.quantize(quantum, rounding=ROUND_HALF_UP)
+        except InvalidOperation:
+            raise MoneyError(f"{self.amount} is too large an amount") from None
+        if amount != exact:
             raise MoneyError(
                 f"{self.amount} has more decimals than {self.currency} allows "
                 f"({exponent(self.currency)})"
@@ -82,7 +86,13 @@ class Money:
             value = Decimal(amount)
         except (InvalidOperation, TypeError):
             raise MoneyError(f"not an amount: {amount!r}") from None
-        return cls(value.quantize(_quantum(currency), rounding=ROUND_HALF_UP), currency)
+        if not value.is_finite():
+            raise MoneyError(f"not a finite amount: {amount!r}")
+        try:
+            rounded = value.quantize(_quantum(currency), rounding=ROUND_HALF_UP)
+        except InvalidOperation:
+            raise MoneyError(f"{amount} is too large an amount") from None
+        return cls(rounded, currency)
 
     @classmethod
     def from_minor(cls, minor: int, currency: str) -> Money:

@@ -54,14 +54,17 @@ class Policy:
 def parse_policy(document: dict[str, Any]) -> Policy:
     if not isinstance(document, dict):
         raise PolicyError("$", "a policy is a JSON object")
-    if document.get("version", 1) != 1:
+    _known(document, "", {"version", "currency", "defaults", "rules"})
+    version = document.get("version", 1)
+    if isinstance(version, bool) or version != 1:
         raise PolicyError("version", "only version 1 is understood")
     currency = document.get("currency", "USD")
-    if currency not in CURRENCIES:
+    if not isinstance(currency, str) or currency not in CURRENCIES:
         raise PolicyError("currency", f"{currency!r} is not an ISO-4217 currency")
     defaults = document.get("defaults", {})
     if not isinstance(defaults, dict):
         raise PolicyError("defaults", "must be an object")
+    _known(defaults, "defaults.", {"window_days", "refund_trigger"})
     window = defaults.get("window_days", 30)
     if not isinstance(window, int) or isinstance(window, bool) or window < 0:
         raise PolicyError("defaults.window_days", "must be a whole number of days, 0 or more")
@@ -82,17 +85,28 @@ def _review_rule(index: int, rule: Any, currency: str) -> ReviewRule:
     where = f"rules[{index}]"
     if not isinstance(rule, dict) or not isinstance(rule.get("id"), str):
         raise PolicyError(where, "a rule is an object with a string id")
+    _known(rule, f"{where}.", {"id", "when", "then"})
     when, then = rule.get("when"), rule.get("then")
     condition = when.get("line_value") if isinstance(when, dict) and len(when) == 1 else None
     if not isinstance(condition, dict) or list(condition) != ["gt"]:
         raise PolicyError(f"{where}.when", "only {line_value: {gt: AMOUNT}} is supported")
     if not isinstance(then, dict) or then.get("decision") != "review":
         raise PolicyError(f"{where}.then", "only {decision: review, queue: NAME} is supported")
+    _known(then, f"{where}.then.", {"decision", "queue"})
     try:
         above = Money.of(Decimal(str(condition["gt"])), currency)
     except (InvalidOperation, ValueError):
         raise PolicyError(f"{where}.when.line_value.gt", "must be an amount") from None
-    return ReviewRule(rule["id"], above, str(then.get("queue", "review")))
+    queue = then.get("queue") or "review"
+    if not isinstance(queue, str):
+        raise PolicyError(f"{where}.then.queue", "must be a name")
+    return ReviewRule(rule["id"], above, queue)
+
+
+def _known(mapping: dict[str, Any], prefix: str, allowed: set[str]) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise PolicyError(f"{prefix}{key}", "unknown field")
 
 
 DEFAULT_DOCUMENT: dict[str, Any] = {

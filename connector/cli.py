@@ -1,0 +1,252 @@
+"""The ``helloword`` command: setup for people and scripts, workers, the demo, the local run.
+
+Output meant for scripts goes to stdout (``merchants create`` prints only the key); progress
+and diagnostics go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup, routes_command, shell_command
+
+from . import create_app
+from .runtime import Runtime, current_runtime
+
+
+def _app() -> Flask:
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_app, add_default_commands=False, add_version_option=False)
+def main() -> None:
+    """Helloword: returns middleware for cross-border sellers."""
+
+
+main.add_command(shell_command)
+main.add_command(routes_command)
+
+
+# --- database ---------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION."""
+    from migrations import upgrade
+
+    upgrade(current_runtime().settings.database_url, revision)
+    click.echo(f"database at {revision}", err=True)
+
+
+# --- merchants --------------------------------------------------------------------------
+
+
+@main.group()
+def merchants() -> None:
+    """Merchants and their API keys."""
+
+
+@merchants.command("create")
+@click.argument("name")
+@click.option("--currency", default="USD", show_default=True, help="Reporting currency.")
+def merchants_create(name: str, currency: str) -> None:
+    """Create merchant NAME and print its first API key (and nothing else) on stdout."""
+    from .errors import ValidationError
+    from .services import merchants as service
+
+    runtime = current_runtime()
+    try:
+        with runtime.db.transaction() as session:
+            merchant = service.create_merchant(session, name, currency)
+            _, key = service.create_api_key(session, merchant, name="created by the CLI")
+    except ValidationError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(key)
+
+
+@merchants.command("key")
+@click.argument("name")
+@click.option("--key-name", default="", help="A label to recognise the key by.")
+def merchants_key(name: str, key_name: str) -> None:
+    """Print a new API key for the existing merchant NAME."""
+    from .errors import NotFound
+    from .services import merchants as service
+
+    runtime = current_runtime()
+    try:
+        with runtime.db.transaction() as session:
+            merchant = service.merchant_by_name(session, name)
+            _, key = service.create_api_key(session, merchant, name=key_name)
+    except NotFound as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(key)
+
+
+# --- ledger -----------------------------------------------------------------------------
+
+
+@main.group()
+def ledger() -> None:
+    """The tamper-evident ledger of every return."""
+
+
+@ledger.command("verify")
+def ledger_verify() -> None:
+    """Check every return's hash chain; exit 1 naming the first broken event."""
+    from .ledger import verify_all
+
+    runtime = current_runtime()
+    checked = 0
+    with runtime.db.session() as session:
+        for _, breach in verify_all(session):
+            if breach is not None:
+                click.echo(f"ledger broken: {breach}")
+                sys.exit(1)
+            checked += 1
+    click.echo(f"ledger intact: {checked} returns verified")
+
+
+# --- workers ----------------------------------------------------------------------------
+
+
+@main.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.option("--simple", is_flag=True, help="Run jobs in this process instead of forking.")
+@click.option("--scheduler/--no-scheduler", default=True, help="Also run delayed retries.")
+def worker(burst: bool, simple: bool, scheduler: bool) -> None:
+    """Run an RQ worker on Helloword's queue, inside the app."""
+    from rq import SimpleWorker, Worker
+
+    runtime = current_runtime()
+    worker_class = SimpleWorker if simple else Worker
+    rq_worker = worker_class([runtime.queue], connection=runtime.redis)
+    rq_worker.work(burst=burst, with_scheduler=scheduler, logging_level="WARNING")
+
+
+# --- sandbox, demo, local run -----------------------------------------------------------
+
+
+@main.group()
+def sandbox() -> None:
+    """The simulated store that comes with every installation."""
+
+
+@sandbox.command("load")
+@click.option("--orders", default=40, show_default=True, help="Demo orders to create.")
+def sandbox_load(orders: int) -> None:
+    """Set up the sandbox merchant and store, and load demo orders into Helloword."""
+    from .demo import bootstrap, import_orders
+
+    runtime = current_runtime()
+    setup = bootstrap(runtime, orders=orders)
+    imported = import_orders(runtime, setup)
+    click.echo(f"sandbox store {setup.shop}: {imported} orders in Helloword", err=True)
+
+
+@main.command("demo")
+@click.option("--returns", "count", default=50, show_default=True, help="Returns to drive.")
+@click.option("--workers", default=1, show_default=True, help="RQ worker processes to start.")
+@click.option(
+    "--labels",
+    "labels_dir",
+    default="labels",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder the labels are written to.",
+)
+@click.option("--timeout", default=600, show_default=True, help="Seconds to wait for the pipeline.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def demo(count: int, workers: int, labels_dir: str, timeout: int, as_json: bool) -> None:
+    """Drive COUNT sandbox returns through real RQ workers, from request to close."""
+    from .demo import run_demo
+
+    summary = run_demo(
+        current_runtime(),
+        count,
+        workers=workers,
+        labels_dir=labels_dir,
+        timeout=timeout,
+        progress=not as_json,
+    )
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2))
+    else:
+        click.echo(summary.render())
+    if summary.unfinished:
+        sys.exit(1)
+
+
+@main.command("run")
+@click.option("--port", default=5000, show_default=True)
+@click.option("--orders", default=40, show_default=True, help="Demo orders for the sandbox store.")
+def run(port: int, orders: int) -> None:
+    """Everything on one machine: migrations, embedded Redis, sandbox store, web, worker, cron."""
+    from honcho.manager import Manager
+
+    from migrations import upgrade
+
+    from .demo import bootstrap, import_orders
+
+    runtime: Runtime = current_runtime()
+    upgrade(runtime.settings.database_url)
+    redis_url = runtime.redis_url  # starts the embedded Redis when REDIS_URL is not set
+    setup = bootstrap(runtime, orders=orders)
+    import_orders(runtime, setup)
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": runtime.settings.database_url,
+        "HELLOWORD_INSTANCE": str(runtime.settings.instance_path),
+        "PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
+    base = f"http://127.0.0.1:{port}"
+    click.echo(
+        "\n".join(
+            [
+                "",
+                "Helloword is starting:",
+                f"  API docs      {base}/api/docs",
+                f"  OpenAPI       {base}/api/openapi.json",
+                f"  Health        {base}/healthz   {base}/readyz",
+                f"  Webhooks      {base}/webhooks/<platform>",
+                f"  Sandbox store {setup.shop} ({orders} demo orders)",
+                f"  API key       {setup.api_key or '(issued before: helloword merchants key)'}",
+                f"  Database      {runtime.settings.database_url}",
+                f"  Redis         {redis_url}",
+                "",
+            ]
+        ),
+        err=True,
+    )
+    manager = Manager()
+    for name, command in _procfile().items():
+        if name != "release":
+            manager.add_process(name, command, env=env)
+    manager.loop()
+    sys.exit(manager.returncode or 0)
+
+
+def _procfile() -> dict[str, str]:
+    from honcho.environ import parse_procfile
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(here, "Procfile")) as handle:
+        procfile: Any = parse_procfile(handle.read())
+    return dict(procfile.processes)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Reference data shipped with Helloword (exchange rates for the embedded default)."""

@@ -1,0 +1,268 @@
+"""RQ job functions and the helpers that enqueue them.
+
+Every job takes ids, loads its own state, and has a deterministic id, so enqueueing the same
+work twice runs it once. A job's service function returns the follow-up jobs, which are enqueued
+only after its transaction has committed. Failures follow the three kinds of
+``connector.errors``: ``RetryableError`` is tried again on a backoff schedule (or after the
+remote's Retry-After, when longer), ``PermanentError`` lands in RQ's failed registry for staff,
+``NothingToDo`` ends quietly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any
+
+from rq import get_current_job
+from rq.exceptions import DuplicateJobError
+
+from .errors import NothingToDo, PermanentError, RetryableError
+from .runtime import Runtime, current_runtime
+from .services import FollowUp, intake, lifecycle, logistics, publish, receiving
+from .services.common import lock_return
+
+log = logging.getLogger(__name__)
+
+BACKOFF_SECONDS = (5, 30, 120, 600, 1800)
+JOB_TIMEOUT = 300
+RESULT_TTL = 24 * 3600
+FAILURE_TTL = 30 * 24 * 3600
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def rq_job_id(key: str) -> str:
+    """RQ ids allow letters, digits, ``_`` and ``-``; our keys use ``:`` as a separator."""
+    return _UNSAFE.sub("_", key.replace(":", "-"))
+
+
+def enqueue(
+    runtime: Runtime,
+    job: str,
+    *args: Any,
+    job_id: str,
+    delay: float = 0.0,
+    meta: dict[str, Any] | None = None,
+) -> bool:
+    """Queue ``connector.jobs.<job>(*args)`` under a deterministic id; False if already queued."""
+    options: dict[str, Any] = {
+        "job_id": rq_job_id(job_id),
+        "job_timeout": JOB_TIMEOUT,
+        "result_ttl": RESULT_TTL,
+        "failure_ttl": FAILURE_TTL,
+        "meta": meta or {},
+        "unique": True,
+    }
+    try:
+        if delay > 0:
+            runtime.queue.enqueue_in(
+                timedelta(seconds=delay), f"connector.jobs.{job}", *args, **options
+            )
+        else:
+            runtime.queue.enqueue(f"connector.jobs.{job}", *args, **options)
+    except DuplicateJobError:
+        return False
+    return True
+
+
+def enqueue_all(runtime: Runtime, follow_ups: Iterable[FollowUp]) -> None:
+    for follow_up in follow_ups:
+        enqueue(
+            runtime, follow_up.job, *follow_up.args, job_id=follow_up.job_id, delay=follow_up.delay
+        )
+
+
+def _run(
+    job: str, args: tuple[Any, ...], work: Callable[[Runtime], list[FollowUp]]
+) -> dict[str, Any]:
+    runtime = current_runtime()
+    try:
+        follow_ups = work(runtime)
+    except NothingToDo as reason:
+        log.info("%s%r: nothing to do: %s", job, args, reason)
+        return {"skipped": str(reason)}
+    except RetryableError as error:
+        return _retry_later(runtime, job, args, error)
+    enqueue_all(runtime, follow_ups)
+    return {"follow_ups": [f.job_id for f in follow_ups]}
+
+
+def _retry_later(
+    runtime: Runtime, job: str, args: tuple[Any, ...], error: RetryableError
+) -> dict[str, Any]:
+    current = get_current_job()
+    meta = dict(current.meta) if current else {}
+    attempt = int(meta.get("attempt", 0))
+    base_id = meta.get("base_id") or (current.id if current else rq_job_id(f"{job}:{args}"))
+    if attempt >= len(BACKOFF_SECONDS):
+        raise PermanentError(f"gave up after {attempt + 1} attempts: {error}") from error
+    delay = max(float(BACKOFF_SECONDS[attempt]), error.retry_after or 0.0)
+    enqueue(
+        runtime,
+        job,
+        *args,
+        job_id=f"{base_id}-retry{attempt + 1}",
+        delay=delay,
+        meta={"attempt": attempt + 1, "base_id": base_id},
+    )
+    log.warning("%s%r failed (%s); retry %d in %.0f s", job, args, error, attempt + 1, delay)
+    return {"retry_in": delay, "error": str(error)}
+
+
+# --- the jobs ---------------------------------------------------------------------------
+
+
+def process_inbound_event(inbound_id: int) -> dict[str, Any]:
+    def work(runtime: Runtime) -> list[FollowUp]:
+        from .db import models
+
+        with runtime.db.transaction() as session:
+            inbound = session.get(models.InboundEvent, inbound_id, with_for_update=True)
+            if inbound is None:
+                raise NothingToDo(f"inbound event {inbound_id} is gone")
+            if inbound.topic == "tracking":
+                events = logistics.tracking_events_from_json(json.loads(inbound.body)["events"])
+                follow_ups = logistics.record_tracking(session, inbound.source, events)
+                inbound.status = "processed"
+                return follow_ups
+            store = session.get(models.Store, inbound.store_id)
+            if store is None:
+                raise NothingToDo(f"inbound event {inbound_id} has no store")
+            adapter = runtime.platform(
+                store.platform, store.external_id, store.credentials, store.settings
+            )
+            return intake.process_inbound(session, adapter, inbound)
+
+    return _run("process_inbound_event", (inbound_id,), work)
+
+
+def decide_return(return_id: int) -> dict[str, Any]:
+    def work(runtime: Runtime) -> list[FollowUp]:
+        with runtime.db.transaction() as session:
+            return lifecycle.decide_return(session, return_id)
+
+    return _run("decide_return", (return_id,), work)
+
+
+def route_return(return_id: int) -> dict[str, Any]:
+    def work(runtime: Runtime) -> list[FollowUp]:
+        def carrier_for(account: Any) -> Any:
+            return runtime.carrier(
+                account.carrier, account.name, account.credentials, account.settings
+            )
+
+        with runtime.db.session() as session:
+            plan = logistics.plan_route(session, return_id, carrier_for)
+        with runtime.db.transaction() as session:
+            return logistics.save_route(session, return_id, plan)
+
+    return _run("route_return", (return_id,), work)
+
+
+def fulfil_return(return_id: int) -> dict[str, Any]:
+    def work(runtime: Runtime) -> list[FollowUp]:
+        from .db import models
+
+        with runtime.db.session() as session:
+            purchase = logistics.plan_fulfilment(session, return_id)
+            account = session.get(models.CarrierAccount, purchase.account_id) if purchase else None
+        if purchase is None or account is None:
+            with runtime.db.transaction() as session:
+                return logistics.grant_returnless(session, return_id)
+        carrier = runtime.carrier(
+            account.carrier, account.name, account.credentials, account.settings
+        )
+        label = carrier.buy(purchase.shipment, purchase.quote, purchase.key)
+        with runtime.db.transaction() as session:
+            return logistics.store_label(session, runtime.files, return_id, purchase, label)
+
+    return _run("fulfil_return", (return_id,), work)
+
+
+def perform_outbound_action(action_id: int) -> dict[str, Any]:
+    def work(runtime: Runtime) -> list[FollowUp]:
+        with runtime.db.transaction() as session:
+            call, store = publish.prepare(session, action_id, runtime.settings.public_url)
+            adapter = runtime.platform(
+                store.platform, store.external_id, store.credentials, store.settings
+            )
+        try:
+            result = publish.push(adapter, call)
+        except RetryableError as error:
+            with runtime.db.transaction() as session:
+                publish.failed(session, call, str(error), permanent=False)
+            raise
+        except PermanentError as error:
+            with runtime.db.transaction() as session:
+                publish.failed(session, call, str(error), permanent=True)
+            raise
+        with runtime.db.transaction() as session:
+            return publish.succeeded(session, call, result)
+
+    return _run("perform_outbound_action", (action_id,), work)
+
+
+def close_return(return_id: int) -> dict[str, Any]:
+    def work(runtime: Runtime) -> list[FollowUp]:
+        with runtime.db.transaction() as session:
+            return lifecycle.close_return(session, return_id)
+
+    return _run("close_return", (return_id,), work)
+
+
+def receive_return(return_id: int, weight_g: int | None, actor: str) -> dict[str, Any]:
+    def work(runtime: Runtime) -> list[FollowUp]:
+        with runtime.db.transaction() as session:
+            return receiving.receive(session, return_id, weight_g, "", actor)
+
+    return _run("receive_return", (return_id,), work)
+
+
+def sweep_outbox() -> dict[str, Any]:
+    """Re-enqueue outbox rows and inbound events left pending (a Redis outage, a crash)."""
+    from sqlalchemy import select
+
+    from .db import models
+    from .db.types import utcnow
+
+    runtime = current_runtime()
+    cutoff = utcnow() - timedelta(minutes=2)
+    with runtime.db.session() as session:
+        actions = session.scalars(
+            select(models.OutboundAction.id).where(
+                models.OutboundAction.status == "pending", models.OutboundAction.created_at < cutoff
+            )
+        ).all()
+        inbound = session.scalars(
+            select(models.InboundEvent.id).where(
+                models.InboundEvent.status == "pending", models.InboundEvent.received_at < cutoff
+            )
+        ).all()
+    queued = 0
+    for action_id in actions:
+        queued += enqueue(
+            runtime, "perform_outbound_action", action_id, job_id=f"sweep:outbound:{action_id}"
+        )
+    for inbound_id in inbound:
+        queued += enqueue(
+            runtime, "process_inbound_event", inbound_id, job_id=f"sweep:inbound:{inbound_id}"
+        )
+    return {"queued": queued}
+
+
+def expire_stale_returns() -> dict[str, Any]:
+    """Expire returns whose label or drop-off code went unused past its validity."""
+    runtime = current_runtime()
+    with runtime.db.transaction() as session:
+        expired = lifecycle.expire_stale(session)
+    return {"expired": expired}
+
+
+def noop(_: int = 0) -> None:
+    """Does nothing: the baseline the pipeline benchmark measures job overhead with."""
+
+
+__all__ = ["enqueue", "enqueue_all", "lock_return", "rq_job_id"]

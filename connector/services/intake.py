@@ -1,0 +1,273 @@
+"""Intake: platform events and API calls become canonical orders and return requests.
+
+Orders are upserted by ``(store, external_id)``; a return request seen twice (a redelivered
+webhook, a re-read report) is stored once. Every new return starts REQUESTED with a ledger
+event, and its decision follows as a job.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .. import ledger
+from ..db import models
+from ..db.mapping import address_to_dict
+from ..db.types import utcnow
+from ..domain import Order, ReturnRequest, Status
+from ..domain.events import EventKind
+from ..errors import NotFound, NothingToDo, ValidationError
+from ..ports import InboundEvent as InboundEventDTO
+from .common import FollowUp
+
+_OPEN_OR_DONE = [s.value for s in Status if s not in (Status.DECLINED, Status.CANCELED)]
+
+
+def upsert_order(session: Session, store: models.Store, order: Order) -> models.Order:
+    customer = None
+    if order.customer.external_id or order.customer.email:
+        customer_key = order.customer.external_id or f"email:{order.customer.email}"
+        customer = session.scalar(
+            select(models.Customer).where(
+                models.Customer.store_id == store.id, models.Customer.external_id == customer_key
+            )
+        )
+        if customer is None:
+            customer = models.Customer(store_id=store.id, external_id=customer_key)
+            session.add(customer)
+        customer.email = order.customer.email
+        customer.name = order.customer.name
+        customer.locale = order.customer.locale
+
+    row = session.scalar(
+        select(models.Order).where(
+            models.Order.store_id == store.id, models.Order.external_id == order.external_id
+        )
+    )
+    if row is None:
+        row = models.Order(
+            merchant_id=store.merchant_id, store_id=store.id, external_id=order.external_id
+        )
+        session.add(row)
+    row.customer = customer
+    row.number = order.number
+    row.currency = order.currency
+    row.total_minor = order.total.minor
+    row.placed_at = order.placed_at
+    row.delivered_at = order.delivered_at
+    row.shipping_address = address_to_dict(order.shipping_address)
+    row.tags = list(order.tags)
+    row.raw = json.loads(json.dumps(order.raw, default=str))
+
+    existing = {line.external_id: line for line in row.lines}
+    for line in order.lines:
+        line_row = existing.get(line.external_id)
+        if line_row is None:
+            line_row = models.OrderLine(external_id=line.external_id)
+            row.lines.append(line_row)
+        line_row.sku = line.sku
+        line_row.title = line.title
+        line_row.quantity = line.quantity
+        line_row.unit_price_minor = line.unit_price.minor
+        line_row.currency = line.unit_price.currency
+        line_row.weight_g = int(line.weight_kg * 1000)
+        line_row.dimensions_mm = [int(d * 10) for d in line.dimensions_cm]
+        line_row.hs_code = line.hs_code
+        line_row.origin_country = line.origin_country
+        line_row.tags = list(line.tags)
+        line_row.delivered_at = line.delivered_at
+    session.flush()
+    return row
+
+
+def returned_quantities(session: Session, order: models.Order) -> dict[int, int]:
+    """Units of each order line already in a return that was not declined or canceled."""
+    rows = session.execute(
+        select(models.ReturnLine.order_line_id, func.sum(models.ReturnLine.quantity))
+        .join(models.Return)
+        .where(models.Return.order_id == order.id, models.Return.status.in_(_OPEN_OR_DONE))
+        .group_by(models.ReturnLine.order_line_id)
+    )
+    return {line_id: int(quantity) for line_id, quantity in rows}
+
+
+def create_return(
+    session: Session,
+    store: models.Store,
+    order: models.Order,
+    request: ReturnRequest,
+    *,
+    source: str = "platform",
+    actor: str = "buyer",
+) -> tuple[models.Return, list[FollowUp]]:
+    """Store a new return request, or find the one already stored for its external id."""
+    if request.external_id:
+        existing = session.scalar(
+            select(models.Return).where(
+                models.Return.store_id == store.id,
+                models.Return.external_id == request.external_id,
+            )
+        )
+        if existing is not None:
+            return existing, []
+
+    lines_by_external = {line.external_id: line for line in order.lines}
+    already = returned_quantities(session, order)
+    wanted: dict[int, int] = {}
+    return_lines = []
+    for index, line in enumerate(request.lines):
+        field = f"lines[{index}]"
+        order_line = lines_by_external.get(line.order_line_external_id)
+        if order_line is None:
+            raise ValidationError(
+                f"{field}.order_line",
+                f"order {order.number} has no line {line.order_line_external_id!r}",
+            )
+        wanted[order_line.id] = wanted.get(order_line.id, 0) + line.quantity
+        available = order_line.quantity - already.get(order_line.id, 0)
+        if wanted[order_line.id] > available:
+            raise ValidationError(
+                f"{field}.quantity",
+                f"only {available} of {order_line.quantity} units of "
+                f"{order_line.sku or order_line.title} can still be returned",
+            )
+        return_lines.append(
+            models.ReturnLine(
+                order_line_id=order_line.id,
+                external_id=line.external_id,
+                quantity=line.quantity,
+                reason=line.reason.value,
+                condition=line.condition.value,
+                note=line.note,
+            )
+        )
+
+    return_ = models.Return(
+        merchant_id=store.merchant_id,
+        store_id=store.id,
+        order_id=order.id,
+        external_id=request.external_id or None,
+        status=Status.REQUESTED.value,
+        source=source,
+        requested_at=request.requested_at,
+        buyer_address=address_to_dict(request.buyer_address) if request.buyer_address else {},
+        note=request.note,
+        lines=return_lines,
+    )
+    session.add(return_)
+    session.flush()
+    return_.rma = f"R{return_.id:07d}"
+    ledger.append(
+        session,
+        return_,
+        EventKind.RETURN_REQUESTED,
+        {
+            "rma": return_.rma,
+            "order": order.number,
+            "source": source,
+            "lines": [
+                {
+                    "line": line.order_line_external_id,
+                    "quantity": line.quantity,
+                    "reason": line.reason,
+                }
+                for line in request.lines
+            ],
+        },
+        actor=actor,
+    )
+    return return_, [FollowUp("decide_return", (return_.id,), f"decide_return:{return_.id}")]
+
+
+def record_inbound(
+    session: Session,
+    source: str,
+    store: models.Store | None,
+    event: InboundEventDTO,
+    body: bytes,
+    headers: dict[str, str],
+) -> models.InboundEvent | None:
+    """Insert the delivery into the inbox, or None when this event id was seen before."""
+    exists = session.scalar(
+        select(models.InboundEvent.id).where(
+            models.InboundEvent.source == source, models.InboundEvent.event_id == event.event_id
+        )
+    )
+    if exists is not None:
+        return None
+    row = models.InboundEvent(
+        source=source,
+        store_id=store.id if store else None,
+        event_id=event.event_id,
+        topic=event.topic,
+        headers=headers,
+        body=body.decode("utf-8"),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def find_store(session: Session, platform: str, external_id: str) -> models.Store | None:
+    return session.scalar(
+        select(models.Store).where(
+            models.Store.platform == platform,
+            models.Store.external_id == external_id,
+            models.Store.status == "active",
+        )
+    )
+
+
+def process_inbound(session: Session, adapter: Any, inbound: models.InboundEvent) -> list[FollowUp]:
+    """Turn one stored delivery into canonical orders and returns."""
+    if inbound.status == "processed":
+        raise NothingToDo(f"inbound event {inbound.id} was processed already")
+    store = session.get(models.Store, inbound.store_id) if inbound.store_id else None
+    if store is None:
+        raise NotFound(f"inbound event {inbound.id} has no store")
+    dto = InboundEventDTO(
+        event_id=inbound.event_id,
+        topic=inbound.topic,
+        shop=store.external_id,
+        payload=json.loads(inbound.body),
+    )
+    parsed = adapter.interpret(dto)
+    follow_ups: list[FollowUp] = []
+    if parsed.kind == "order" and parsed.order is not None:
+        upsert_order(session, store, parsed.order)
+    elif parsed.kind == "return_request" and parsed.return_request is not None:
+        request = parsed.return_request
+        order = session.scalar(
+            select(models.Order).where(
+                models.Order.store_id == store.id,
+                models.Order.external_id == request.order_external_id,
+            )
+        )
+        if order is None:  # the return arrived before its order: read the order first
+            order = upsert_order(session, store, adapter.fetch_order(request.order_external_id))
+        _, follow_ups = create_return(session, store, order, request)
+    elif parsed.kind == "return_update":
+        follow_ups = _platform_status_changed(session, store, parsed.external_return_status, dto)
+    inbound.status = "processed"
+    inbound.processed_at = utcnow()
+    return follow_ups
+
+
+def _platform_status_changed(
+    session: Session, store: models.Store, status: str, event: InboundEventDTO
+) -> list[FollowUp]:
+    """The platform canceled a return (the buyer withdrew it there): cancel ours too."""
+    from .lifecycle import cancel
+
+    external_id = str(event.payload.get("id", ""))
+    return_ = session.scalar(
+        select(models.Return).where(
+            models.Return.store_id == store.id, models.Return.external_id == external_id
+        )
+    )
+    if return_ is None or status != "canceled":
+        return []
+    return cancel(session, return_.id, reason="canceled on the platform", actor=f"{store.platform}")

@@ -1,0 +1,397 @@
+"""Routing, fulfilment and tracking: the way back for an approved return.
+
+Carrier calls happen outside the transaction that stores their result, so no database lock is
+held while a carrier answers. A label is bought with the idempotency key ``label:<return id>``,
+so a retried job gets the same label back instead of a second one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..db import models
+from ..db.mapping import address_from_dict
+from ..domain import (
+    Condition,
+    Label,
+    Money,
+    Parcel,
+    RateQuote,
+    Reason,
+    Shipment,
+    Status,
+    TrackingEvent,
+    TrackingStatus,
+)
+from ..domain.events import EventKind
+from ..errors import NothingToDo, PermanentError
+from ..routing import Candidate, Destination, Item, OptionKind, Route, route
+from . import fx, outbox
+from .common import FollowUp, lock_return, move, record
+from .refunds import request_refund
+
+CarrierFor = Callable[[models.CarrierAccount], Any]
+
+PACKAGING_KG = Decimal("0.15")
+
+
+def approved_lines(return_: models.Return) -> list[models.ReturnLine]:
+    return [line for line in return_.lines if line.outcome == "approve"]
+
+
+def buyer_address(return_: models.Return) -> dict[str, Any]:
+    return return_.buyer_address or return_.order.shipping_address
+
+
+def parcel_for(return_: models.Return) -> Parcel:
+    """One parcel holding every approved unit: summed weight, stacked height."""
+    lines = approved_lines(return_)
+    weight = PACKAGING_KG
+    length = width = height = Decimal(0)
+    for line in lines:
+        dims = [Decimal(v) / 10 for v in (line.order_line.dimensions_mm or [200, 150, 50])]
+        weight += Decimal(line.order_line.weight_g) / 1000 * line.quantity
+        length, width = max(length, dims[0]), max(width, dims[1])
+        height += dims[2] * line.quantity
+    return Parcel(weight, max(length, Decimal(1)), max(width, Decimal(1)), max(height, Decimal(1)))
+
+
+def destination_of(row: models.Destination) -> Destination:
+    return Destination(
+        id=row.code,
+        name=row.name,
+        kind=row.kind,
+        address=address_from_dict(row.address),
+        handling=Money.from_minor(row.handling_minor, row.currency),
+        resale_factor=Decimal(row.resale_factor),
+        countries=frozenset(row.countries or ()),
+    )
+
+
+def shipment_for(return_: models.Return, destination: Destination) -> Shipment:
+    lines = approved_lines(return_)
+    currency = return_.order.currency
+    value = Money.zero(currency)
+    for line in lines:
+        value = value + Money.from_minor(line.order_line.unit_price_minor, currency) * line.quantity
+    return Shipment(
+        reference=return_.rma or str(return_.id),
+        from_address=address_from_dict(buyer_address(return_)),
+        to_address=destination.address,
+        parcel=parcel_for(return_),
+        declared_value=value,
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    route: Route
+    notes: tuple[str, ...]
+
+
+def plan_route(session: Session, return_id: int, carrier_for: CarrierFor) -> Plan:
+    """Quote every carrier account to every destination that serves the buyer, and choose."""
+    return_ = session.get(models.Return, return_id)
+    if return_ is None or return_.status != Status.APPROVED or return_.route:
+        raise NothingToDo(f"return {return_id} needs no route")
+    merchant = session.get(models.Merchant, return_.merchant_id)
+    assert merchant is not None
+    country = buyer_address(return_)["country"]
+    accounts = session.scalars(
+        select(models.CarrierAccount).where(
+            models.CarrierAccount.merchant_id == merchant.id, models.CarrierAccount.active
+        )
+    ).all()
+    destinations = session.scalars(
+        select(models.Destination).where(
+            models.Destination.merchant_id == merchant.id, models.Destination.active
+        )
+    ).all()
+    candidates: list[Candidate] = []
+    notes: list[str] = []
+    for row in destinations:
+        destination = destination_of(row)
+        if not destination.serves(country):
+            continue
+        shipment = shipment_for(return_, destination)
+        for account in accounts:
+            if account.destination_id not in (None, row.id):
+                continue
+            carrier = carrier_for(account)
+            kind = OptionKind(getattr(carrier, "option_kind", OptionKind.LABEL.value))
+            try:
+                quotes: list[RateQuote] = carrier.quote(shipment)
+            except PermanentError as error:
+                notes.append(f"{account.name}: {error}")
+                continue
+            candidates.extend(Candidate(destination, quote, kind) for quote in quotes)
+    items = [
+        Item(
+            Money.from_minor(line.order_line.unit_price_minor, line.order_line.currency)
+            * line.quantity,
+            Reason(line.reason),
+            Condition(line.condition),
+        )
+        for line in approved_lines(return_)
+    ]
+    chosen = route(items, candidates, merchant.currency, fx.load(session).convert)
+    return Plan(chosen, tuple(notes))
+
+
+def save_route(session: Session, return_id: int, plan: Plan) -> list[FollowUp]:
+    return_ = lock_return(session, return_id)
+    if return_.status != Status.APPROVED or return_.route:
+        raise NothingToDo(f"return {return_.rma} was routed already")
+    chosen = plan.route.chosen_option
+    return_.route = {**plan.route.as_dict(), "notes": list(plan.notes)}
+    return_.route_option = chosen.id
+    return_.returnless = chosen.kind is OptionKind.KEEP_ITEM
+    record(
+        session,
+        return_,
+        EventKind.RETURN_ROUTED,
+        {
+            "chosen": chosen.id,
+            "net_cost": str(chosen.net_cost),
+            "explanation": plan.route.explain(),
+        },
+    )
+    return [FollowUp("fulfil_return", (return_.id,), f"fulfil_return:{return_.id}")]
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """What fulfilment needs to buy outside a transaction: the carrier call and its inputs."""
+
+    account_id: int
+    destination_id: int
+    shipment: Shipment
+    quote: RateQuote
+    kind: OptionKind
+    key: str
+
+
+def plan_fulfilment(session: Session, return_id: int) -> Purchase | None:
+    """The label or code to buy, or None for a returnless resolution."""
+    return_ = session.get(models.Return, return_id)
+    if return_ is None or return_.status != Status.APPROVED or not return_.route:
+        raise NothingToDo(f"return {return_id} is not waiting for fulfilment")
+    if return_.returnless:
+        return None
+    option = next(o for o in return_.route["options"] if o["id"] == return_.route_option)
+    destination = session.scalar(
+        select(models.Destination).where(
+            models.Destination.merchant_id == return_.merchant_id,
+            models.Destination.code == option["destination"],
+        )
+    )
+    if destination is None:
+        raise PermanentError(f"destination {option['destination']} no longer exists")
+    account = session.scalar(
+        select(models.CarrierAccount).where(
+            models.CarrierAccount.merchant_id == return_.merchant_id,
+            models.CarrierAccount.carrier == option["carrier"],
+            models.CarrierAccount.destination_id.in_([destination.id])
+            | models.CarrierAccount.destination_id.is_(None),
+        )
+    )
+    if account is None:
+        raise PermanentError(f"no {option['carrier']} account reaches {destination.code}")
+    shipment = shipment_for(return_, destination_of(destination))
+    quote = RateQuote(
+        carrier=option["carrier"],
+        service=option["service"],
+        account=account.name,
+        price=Money.of(option["shipping"], return_.route["currency"]),
+        transit_days_min=0,
+        transit_days_max=int(option["transit_days"]),
+    )
+    return Purchase(
+        account.id,
+        destination.id,
+        shipment,
+        quote,
+        OptionKind(option["kind"]),
+        f"label:{return_.id}",
+    )
+
+
+def store_label(
+    session: Session, files: Any, return_id: int, purchase: Purchase, label: Label
+) -> list[FollowUp]:
+    return_ = lock_return(session, return_id)
+    if return_.status != Status.APPROVED:
+        raise NothingToDo(f"return {return_.rma} has its label already")
+    shipment = models.Shipment(
+        return_id=return_.id,
+        kind=purchase.kind.value,
+        destination_id=purchase.destination_id,
+        carrier=label.carrier,
+        service=label.service,
+        tracking_number=label.tracking_number,
+        status=TrackingStatus.LABEL_CREATED.value,
+        price_minor=label.price.minor,
+        currency=label.price.currency,
+    )
+    session.add(shipment)
+    session.flush()
+    base = f"labels/{return_.rma}/{label.tracking_number}"
+    for fmt, data in (("pdf", label.pdf), ("zpl", label.zpl.encode()), ("png", label.qr_png)):
+        if data:
+            session.add(
+                models.LabelFile(
+                    shipment_id=shipment.id, format=fmt, path=files.write(f"{base}.{fmt}", data)
+                )
+            )
+    kind = (
+        EventKind.DROPOFF_CODE_ISSUED
+        if purchase.kind is OptionKind.DROPOFF
+        else EventKind.LABEL_ISSUED
+    )
+    move(
+        session,
+        return_,
+        Status.AWAITING_SHIPMENT,
+        kind,
+        {
+            "carrier": label.carrier,
+            "service": label.service,
+            "tracking_number": label.tracking_number,
+            "price": str(label.price),
+        },
+    )
+    return outbox.publish(
+        session,
+        return_,
+        "attach_label",
+        {
+            "tracking_number": label.tracking_number,
+            "carrier": label.carrier,
+            "label_path": f"{base}.pdf",
+        },
+    )
+
+
+def grant_returnless(session: Session, return_id: int) -> list[FollowUp]:
+    return_ = lock_return(session, return_id)
+    if return_.status != Status.APPROVED or not return_.returnless:
+        raise NothingToDo(f"return {return_.rma} is not a returnless approval")
+    record(session, return_, EventKind.RETURNLESS_GRANTED, {"route": return_.route_option})
+    return request_refund(session, return_, trigger="returnless")
+
+
+_ORDER = [
+    TrackingStatus.LABEL_CREATED,
+    TrackingStatus.DROPPED_OFF,
+    TrackingStatus.IN_TRANSIT,
+    TrackingStatus.OUT_FOR_DELIVERY,
+    TrackingStatus.DELIVERED,
+]
+
+
+def record_tracking(session: Session, carrier: str, events: list[TrackingEvent]) -> list[FollowUp]:
+    """Store carrier scans (each once), move the shipment forward, and let the return follow:
+    the first scan puts it in transit, delivery to the destination receives it."""
+    from .receiving import receive  # receiving builds on logistics, not the other way round
+
+    follow_ups: list[FollowUp] = []
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        shipment = session.scalar(
+            select(models.Shipment).where(
+                models.Shipment.carrier == carrier,
+                models.Shipment.tracking_number == event.tracking_number,
+            )
+        )
+        if shipment is None:
+            continue
+        seen = session.scalar(
+            select(models.TrackingEvent.id).where(models.TrackingEvent.dedup_key == event.dedup_key)
+        )
+        if seen is not None:
+            continue
+        session.add(
+            models.TrackingEvent(
+                shipment_id=shipment.id,
+                status=event.status.value,
+                occurred_at=event.occurred_at,
+                carrier_status=event.carrier_status,
+                description=event.description,
+                location=event.location,
+                dedup_key=event.dedup_key,
+            )
+        )
+        if _moves_forward(TrackingStatus(shipment.status), event.status):
+            shipment.status = event.status.value
+        return_ = lock_return(session, shipment.return_id)
+        record(
+            session,
+            return_,
+            EventKind.PARCEL_SCANNED,
+            {
+                "tracking_number": event.tracking_number,
+                "status": event.status.value,
+                "at": event.occurred_at.isoformat(),
+                "location": event.location,
+            },
+            actor=f"carrier:{carrier}",
+        )
+        if event.status.is_first_scan and return_.status == Status.AWAITING_SHIPMENT:
+            move(
+                session, return_, Status.IN_TRANSIT, EventKind.PARCEL_SCANNED, {"first_scan": True}
+            )
+            if return_.refund_trigger == "first_scan":
+                follow_ups += request_refund(session, return_, trigger="first_scan")
+        if event.status is TrackingStatus.DELIVERED and return_.status == Status.IN_TRANSIT:
+            follow_ups += receive(
+                session,
+                return_.id,
+                weight_g=None,
+                note="delivered by carrier",
+                actor=f"carrier:{carrier}",
+            )
+    return follow_ups
+
+
+def _moves_forward(current: TrackingStatus, new: TrackingStatus) -> bool:
+    if current.is_terminal:
+        return False
+    if new in (TrackingStatus.ON_HOLD, TrackingStatus.EXCEPTION, TrackingStatus.DELIVERY_FAILED):
+        return True
+    if current in _ORDER and new in _ORDER:
+        return _ORDER.index(new) > _ORDER.index(current)
+    return True
+
+
+def tracking_events_from_json(items: list[dict[str, Any]]) -> list[TrackingEvent]:
+    return [
+        TrackingEvent(
+            tracking_number=item["tracking_number"],
+            status=TrackingStatus(item["status"]),
+            occurred_at=datetime.fromisoformat(item["occurred_at"]),
+            carrier_status=item.get("carrier_status", ""),
+            description=item.get("description", ""),
+            location=item.get("location", ""),
+        )
+        for item in items
+    ]
+
+
+def tracking_events_to_json(events: list[TrackingEvent]) -> list[dict[str, Any]]:
+    return [
+        {
+            "tracking_number": e.tracking_number,
+            "status": e.status.value,
+            "occurred_at": e.occurred_at.isoformat(),
+            "carrier_status": e.carrier_status,
+            "description": e.description,
+            "location": e.location,
+        }
+        for e in events
+    ]

@@ -1,0 +1,112 @@
+"""Merchants, their API keys and their stores.
+
+An API key is shown once, when it is made; only its SHA-256 digest is stored (keys carry 256
+bits of randomness, so a fast digest is the right tool and lookups stay constant-time by index).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..crypto import Vault
+from ..db import models
+from ..db.types import utcnow
+from ..domain.money import CURRENCIES
+from ..errors import NotFound, ValidationError
+
+KEY_PREFIX = "hw_"
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_merchant(session: Session, name: str, currency: str = "USD") -> models.Merchant:
+    name = name.strip()
+    if not name:
+        raise ValidationError("name", "a merchant needs a name")
+    if currency not in CURRENCIES:
+        raise ValidationError("currency", f"{currency!r} is not an ISO-4217 currency")
+    if session.scalar(select(models.Merchant).where(models.Merchant.name == name)):
+        raise ValidationError("name", f"a merchant named {name!r} already exists")
+    merchant = models.Merchant(name=name, currency=currency)
+    session.add(merchant)
+    session.flush()
+    return merchant
+
+
+def merchant_by_name(session: Session, name: str) -> models.Merchant:
+    merchant = session.scalar(select(models.Merchant).where(models.Merchant.name == name))
+    if merchant is None:
+        raise NotFound(f"no merchant named {name!r}")
+    return merchant
+
+
+def create_api_key(
+    session: Session, merchant: models.Merchant, name: str = ""
+) -> tuple[models.ApiKey, str]:
+    """A new key for the merchant: the row, and the key itself (never stored)."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = models.ApiKey(merchant_id=merchant.id, name=name, prefix=key[:10], key_hash=_digest(key))
+    session.add(row)
+    session.flush()
+    return row, key
+
+
+def authenticate(session: Session, key: str) -> models.Merchant | None:
+    """The merchant a live key belongs to, or None."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    row = session.scalar(
+        select(models.ApiKey).where(
+            models.ApiKey.key_hash == _digest(key), models.ApiKey.revoked_at.is_(None)
+        )
+    )
+    if row is None:
+        return None
+    row.last_used_at = utcnow()
+    return session.get(models.Merchant, row.merchant_id)
+
+
+def revoke_api_key(session: Session, merchant: models.Merchant, key_id: int) -> models.ApiKey:
+    row = session.get(models.ApiKey, key_id)
+    if row is None or row.merchant_id != merchant.id:
+        raise NotFound(f"API key {key_id} does not exist")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
+
+
+def link_store(
+    session: Session,
+    vault: Vault,
+    merchant: models.Merchant,
+    platform: str,
+    external_id: str,
+    *,
+    name: str = "",
+    secrets: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> models.Store:
+    """Link (or re-link) a merchant's store on a platform."""
+    store = session.scalar(
+        select(models.Store).where(
+            models.Store.platform == platform, models.Store.external_id == external_id
+        )
+    )
+    if store is not None and store.merchant_id != merchant.id:
+        raise ValidationError("external_id", f"{external_id} is linked to another merchant")
+    if store is None:
+        store = models.Store(merchant_id=merchant.id, platform=platform, external_id=external_id)
+        session.add(store)
+    store.name = name or external_id
+    store.credentials = vault.seal(secrets or {})
+    store.settings = dict(settings or {})
+    store.status = "active"
+    session.flush()
+    return store

@@ -1,0 +1,147 @@
+"""Carrying out one outbox row: the push to the platform, then its record.
+
+The remote call happens between two short transactions. The first counts the attempt, the
+second stores the result. A crash in between leaves the row pending; the retry sends the same
+idempotency key, which the platform (or the adapter, by reading remote state) treats as done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..db import models
+from ..db.types import utcnow
+from ..domain import Money
+from ..domain.events import EventKind
+from ..errors import NotFound, NothingToDo
+from ..ports import PushResult, ReturnPublisher
+from .common import FollowUp, lock_return, record
+from .lifecycle import try_resolve
+
+NEEDS_PLATFORM_RETURN = {"approve", "decline", "attach_label", "dispose", "close"}
+
+
+@dataclass(frozen=True)
+class Call:
+    """The push to make, prepared inside a transaction and made outside it."""
+
+    action_id: int
+    action: str
+    key: str
+    invoke: Callable[[Any], PushResult] | None  # None: nothing to push for this platform
+
+
+def prepare(session: Session, action_id: int, public_url: str) -> tuple[Call, models.Store]:
+    action = session.get(models.OutboundAction, action_id, with_for_update=True)
+    if action is None:
+        raise NotFound(f"outbound action {action_id} does not exist")
+    if action.status == "done":
+        raise NothingToDo(f"{action.idempotency_key} is done already")
+    return_ = session.get(models.Return, action.return_id)
+    store = session.get(models.Store, action.store_id)
+    if return_ is None or store is None:
+        raise NotFound(f"outbound action {action_id} lost its return or store")
+    action.attempts += 1
+    external = return_.external_id or ""
+    key, payload = action.idempotency_key, action.payload
+    invoke: Callable[[Any], PushResult] | None
+    if action.action in NEEDS_PLATFORM_RETURN and not external:
+        invoke = None  # the return was made in Helloword; the platform has no return to update
+    elif action.action == "approve":
+        invoke = lambda a: a.approve(key, external)  # noqa: E731
+    elif action.action == "decline":
+        invoke = lambda a: a.decline(key, external, payload["reason"], payload.get("note", ""))  # noqa: E731
+    elif action.action == "attach_label":
+        url = f"{public_url}/api/v1/returns/{return_.id}/label.pdf"
+        invoke = lambda a: a.attach_label(  # noqa: E731
+            key, external, payload["tracking_number"], payload["carrier"], url
+        )
+    elif action.action == "dispose":
+        dispositions = [tuple(d) for d in payload["dispositions"]]
+        invoke = lambda a: a.dispose(key, external, dispositions)  # noqa: E731
+    elif action.action == "close":
+        invoke = lambda a: a.close(key, external)  # noqa: E731
+    elif action.action == "refund":
+        refund = session.get(models.Refund, payload["refund_id"])
+        assert refund is not None
+        amount = Money.from_minor(refund.amount_minor, refund.currency)
+        order_external = return_.order.external_id
+        lines = [(str(line), int(qty)) for line, qty in payload["lines"]]
+        invoke = lambda a: a.refund(key, external, order_external, amount, lines)  # noqa: E731
+    else:
+        raise NotFound(f"unknown outbound action {action.action!r}")
+    return Call(action.id, action.action, key, invoke), store
+
+
+def push(adapter: Any, call: Call) -> PushResult:
+    if call.invoke is None or not isinstance(adapter, ReturnPublisher):
+        return PushResult(details={"skipped": "nothing to push to this platform"})
+    return call.invoke(adapter)
+
+
+def succeeded(session: Session, call: Call, result: PushResult) -> list[FollowUp]:
+    action = session.get(models.OutboundAction, call.action_id, with_for_update=True)
+    assert action is not None
+    if action.status == "done":
+        return []
+    return_ = lock_return(session, action.return_id or 0)
+    action.status = "done"
+    action.done_at = utcnow()
+    action.last_error = ""
+    action.result = {
+        "external_id": result.external_id,
+        "already_done": result.already_done,
+        **dict(result.details),
+    }
+    if call.action != "refund":
+        if call.invoke is not None:
+            record(
+                session,
+                return_,
+                EventKind.PLATFORM_UPDATED,
+                {"action": call.action, "key": call.key},
+            )
+        return []
+    refund = session.get(models.Refund, action.payload["refund_id"])
+    assert refund is not None
+    refund.status = "issued"
+    refund.issued_at = utcnow()
+    refund.external_id = result.external_id
+    if return_.refunded_at is None:
+        return_.refunded_at = refund.issued_at
+    record(
+        session,
+        return_,
+        EventKind.REFUND_ISSUED,
+        {
+            "refund": refund.idempotency_key,
+            "amount": str(Money.from_minor(refund.amount_minor, refund.currency)),
+            "external_id": result.external_id,
+        },
+    )
+    return try_resolve(session, return_)
+
+
+def failed(session: Session, call: Call, error: str, permanent: bool) -> None:
+    action = session.get(models.OutboundAction, call.action_id, with_for_update=True)
+    assert action is not None
+    action.last_error = error
+    if not permanent:
+        return
+    action.status = "failed"
+    if call.action == "refund":
+        refund = session.get(models.Refund, action.payload["refund_id"])
+        assert refund is not None
+        refund.status = "failed"
+        refund.error = error
+        return_ = lock_return(session, action.return_id or 0)
+        record(
+            session,
+            return_,
+            EventKind.REFUND_FAILED,
+            {"refund": refund.idempotency_key, "error": error},
+        )
