@@ -129,7 +129,10 @@ def worker(burst: bool, simple: bool, scheduler: bool) -> None:
     """Run an RQ worker on Helloword's queue, inside the app."""
     from rq import SimpleWorker, Worker
 
+    from . import jobs
+
     runtime = current_runtime()
+    jobs.warm_up(runtime)  # forked job processes inherit what the worker has loaded
     worker_class = SimpleWorker if simple else Worker
     rq_worker = worker_class([runtime.queue], connection=runtime.redis)
     rq_worker.work(burst=burst, with_scheduler=scheduler, logging_level="WARNING")

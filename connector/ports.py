@@ -63,6 +63,7 @@ class ParsedEvent:
     kind: str  # "order" | "return_request" | "return_update" | "ignored"
     order: Order | None = None
     return_request: ReturnRequest | None = None
+    return_external_id: str = ""  # for "return_update": which of the platform's returns
     external_return_status: str = ""
 
 

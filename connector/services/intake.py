@@ -114,6 +114,8 @@ def create_return(
         if existing is not None:
             return existing, []
 
+    # Two requests for the same order wait for each other before counting what is left.
+    session.execute(select(models.Order.id).where(models.Order.id == order.id).with_for_update())
     lines_by_external = {line.external_id: line for line in order.lines}
     already = returned_quantities(session, order)
     wanted: dict[int, int] = {}
@@ -250,24 +252,25 @@ def process_inbound(session: Session, adapter: Any, inbound: models.InboundEvent
             order = upsert_order(session, store, adapter.fetch_order(request.order_external_id))
         _, follow_ups = create_return(session, store, order, request)
     elif parsed.kind == "return_update":
-        follow_ups = _platform_status_changed(session, store, parsed.external_return_status, dto)
+        follow_ups = _platform_status_changed(
+            session, store, parsed.return_external_id, parsed.external_return_status
+        )
     inbound.status = "processed"
     inbound.processed_at = utcnow()
     return follow_ups
 
 
 def _platform_status_changed(
-    session: Session, store: models.Store, status: str, event: InboundEventDTO
+    session: Session, store: models.Store, external_id: str, status: str
 ) -> list[FollowUp]:
     """The platform canceled a return (the buyer withdrew it there): cancel ours too."""
     from .lifecycle import cancel
 
-    external_id = str(event.payload.get("id", ""))
     return_ = session.scalar(
         select(models.Return).where(
             models.Return.store_id == store.id, models.Return.external_id == external_id
         )
     )
-    if return_ is None or status != "canceled":
+    if not external_id or return_ is None or status != "canceled":
         return []
     return cancel(session, return_.id, reason="canceled on the platform", actor=f"{store.platform}")

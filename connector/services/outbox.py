@@ -2,6 +2,8 @@
 idempotency key, written in the same transaction as the change that calls for it, then a job.
 
 A key seen again adds nothing, so a retried job or a redelivered event never pushes twice.
+A platform sees one return's changes in the order they happened: a row waits while an earlier
+row of the same return is pending, and finishing a row queues the next one.
 """
 
 from __future__ import annotations
@@ -39,7 +41,40 @@ def add(
     )
     session.add(row)
     session.flush()
-    return row, [FollowUp("perform_outbound_action", (row.id,), f"outbound:{key}")]
+    if earlier_pending(session, row) is not None:
+        return row, []  # queued by the row before it, when that one finishes
+    return row, [_job(row)]
+
+
+def earlier_pending(session: Session, row: models.OutboundAction) -> str | None:
+    return session.scalar(
+        select(models.OutboundAction.idempotency_key)
+        .where(
+            models.OutboundAction.return_id == row.return_id,
+            models.OutboundAction.id < row.id,
+            models.OutboundAction.status == "pending",
+        )
+        .limit(1)
+    )
+
+
+def next_after(session: Session, row: models.OutboundAction) -> list[FollowUp]:
+    """The job for the return's next pending row, once ``row`` is no longer pending."""
+    following = session.scalar(
+        select(models.OutboundAction)
+        .where(
+            models.OutboundAction.return_id == row.return_id,
+            models.OutboundAction.id > row.id,
+            models.OutboundAction.status == "pending",
+        )
+        .order_by(models.OutboundAction.id)
+        .limit(1)
+    )
+    return [_job(following)] if following is not None else []
+
+
+def _job(row: models.OutboundAction) -> FollowUp:
+    return FollowUp("perform_outbound_action", (row.id,), f"outbound:{row.idempotency_key}")
 
 
 def publish(

@@ -19,6 +19,7 @@ from ..domain import Money
 from ..domain.events import EventKind
 from ..errors import NotFound, NothingToDo
 from ..ports import PushResult, ReturnPublisher
+from . import outbox
 from .common import FollowUp, lock_return, record
 from .lifecycle import try_resolve
 
@@ -45,6 +46,9 @@ def prepare(session: Session, action_id: int, public_url: str) -> tuple[Call, mo
     store = session.get(models.Store, action.store_id)
     if return_ is None or store is None:
         raise NotFound(f"outbound action {action_id} lost its return or store")
+    earlier = outbox.earlier_pending(session, action)
+    if earlier is not None:  # a platform sees a return's changes in the order they happened
+        raise NothingToDo(f"{action.idempotency_key} runs after {earlier}")
     action.attempts += 1
     external = return_.external_id or ""
     key, payload = action.idempotency_key, action.payload
@@ -97,6 +101,7 @@ def succeeded(session: Session, call: Call, result: PushResult) -> list[FollowUp
         "already_done": result.already_done,
         **dict(result.details),
     }
+    follow_ups = outbox.next_after(session, action)
     if call.action != "refund":
         if call.invoke is not None:
             record(
@@ -105,7 +110,7 @@ def succeeded(session: Session, call: Call, result: PushResult) -> list[FollowUp
                 EventKind.PLATFORM_UPDATED,
                 {"action": call.action, "key": call.key},
             )
-        return []
+        return follow_ups
     refund = session.get(models.Refund, action.payload["refund_id"])
     assert refund is not None
     refund.status = "issued"
@@ -123,16 +128,18 @@ def succeeded(session: Session, call: Call, result: PushResult) -> list[FollowUp
             "external_id": result.external_id,
         },
     )
-    return try_resolve(session, return_)
+    return follow_ups + try_resolve(session, return_)
 
 
-def failed(session: Session, call: Call, error: str, permanent: bool) -> None:
+def failed(session: Session, call: Call, error: str, permanent: bool) -> list[FollowUp]:
+    """Record a failed push; a permanent failure lets the return's next push go ahead."""
     action = session.get(models.OutboundAction, call.action_id, with_for_update=True)
     assert action is not None
     action.last_error = error
     if not permanent:
-        return
+        return []
     action.status = "failed"
+    follow_ups = outbox.next_after(session, action)
     if call.action == "refund":
         refund = session.get(models.Refund, action.payload["refund_id"])
         assert refund is not None
@@ -145,3 +152,4 @@ def failed(session: Session, call: Call, error: str, permanent: bool) -> None:
             EventKind.REFUND_FAILED,
             {"refund": refund.idempotency_key, "error": error},
         )
+    return follow_ups

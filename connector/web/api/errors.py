@@ -1,0 +1,76 @@
+"""Every error of the API answers as JSON in flask-smorest's shape:
+``{"code": 422, "status": "Unprocessable Entity", "message": "...", "errors": {"json": {...}}}``.
+
+The services' own errors are translated here: a ``ValidationError`` names its field the way
+marshmallow would (``lines[0].quantity`` becomes ``errors.json.lines.0.quantity``), so a client
+reads one error format whatever layer found the problem; ``NotFound`` is 404 and an
+``IllegalTransition`` of the lifecycle is 409.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, request
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
+
+from ...domain import IllegalTransition
+from ...errors import NotFound, ValidationError
+
+API_PREFIX = "/api"
+
+_PATH_PART = re.compile(r"[^.\[\]]+")
+
+ErrorResponse = tuple[dict[str, Any], int]
+
+
+def error_body(code: int, message: str, errors: dict[str, Any] | None = None) -> ErrorResponse:
+    body: dict[str, Any] = {"code": code, "status": HTTP_STATUS_CODES[code], "message": message}
+    if errors is not None:
+        body["errors"] = errors
+    return body, code
+
+
+def nested_errors(field: str, message: str) -> dict[str, Any]:
+    """``lines[0].quantity`` → ``{"lines": {"0": {"quantity": [message]}}}``."""
+    errors: dict[str, Any] = {}
+    node = errors
+    parts = _PATH_PART.findall(field) or ["_schema"]
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = [message]
+    return errors
+
+
+def invalid(error: ValidationError) -> ErrorResponse:
+    return error_body(422, str(error), {"json": nested_errors(error.field, error.message)})
+
+
+def not_found(error: NotFound) -> ErrorResponse:
+    return error_body(404, str(error))
+
+
+def conflict(error: IllegalTransition) -> ErrorResponse:
+    return error_body(409, str(error))
+
+
+def translate_service_errors(blueprint: Blueprint) -> None:
+    blueprint.register_error_handler(ValidationError, invalid)
+    blueprint.register_error_handler(NotFound, not_found)
+    blueprint.register_error_handler(IllegalTransition, conflict)
+
+
+class JsonErrorsUnderApi(Api):
+    """flask-smorest answers every HTTP error of the whole app as JSON; this Api does so only
+    under ``/api`` (unknown routes included), and leaves other pages their own error pages."""
+
+    def _register_error_handlers(self) -> None:
+        self._app.register_error_handler(HTTPException, self._handle_under_api)
+
+    def _handle_under_api(self, error: HTTPException) -> Any:
+        if request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/"):
+            return self.handle_http_exception(error)
+        return error

@@ -1,0 +1,315 @@
+"""Returns: ask for one on a buyer's behalf, follow it, and act on it at the warehouse bench.
+
+Each action runs in one transaction through its service, so a request that fails leaves
+nothing behind; the jobs it calls for are queued only once that transaction has committed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, send_file
+from flask_smorest.pagination import PaginationParameters
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from ...db import models
+from ...db.types import utcnow
+from ...domain import Address, ReturnLine, ReturnRequest
+from ...errors import NotFound, ValidationError
+from ...jobs import enqueue_all
+from ...ledger import verify_return
+from ...runtime import current_runtime
+from ...services import FollowUp, intake, lifecycle, receiving
+from .auth import actor, api_blueprint, merchant_id, owned
+from .schemas import (
+    CancelSchema,
+    GradeSchema,
+    ReceiveSchema,
+    ReturnDetailSchema,
+    ReturnQuerySchema,
+    ReturnRequestSchema,
+    ReturnSchema,
+    ReviewSchema,
+    RowWith,
+)
+
+blp = api_blueprint(
+    "returns", "/api/v1/returns", "Return requests, their journey, and the actions on them."
+)
+
+LABEL_TYPES = {"pdf": "application/pdf", "zpl": "application/zpl", "png": "image/png"}
+LABEL_CONTENT = {
+    media_type: {"schema": {"type": "string", "format": "binary"}}
+    for media_type in LABEL_TYPES.values()
+}
+
+_WITH_LINES = (
+    selectinload(models.Return.order),
+    selectinload(models.Return.lines).selectinload(models.ReturnLine.order_line),
+)
+
+
+@blp.get("")
+@blp.arguments(ReturnQuerySchema, location="query")
+@blp.response(200, ReturnSchema(many=True))
+@blp.paginate()
+def list_returns(
+    filters: dict[str, Any], pagination_parameters: PaginationParameters
+) -> list[models.Return]:
+    """List the merchant's returns, newest first."""
+    query = _matching(filters)
+    with current_runtime().db.session() as session:
+        pagination_parameters.item_count = session.scalar(
+            select(func.count()).select_from(query.subquery())
+        )
+        return list(
+            session.scalars(
+                query.options(*_WITH_LINES)
+                .order_by(models.Return.created_at.desc(), models.Return.id.desc())
+                .offset(pagination_parameters.first_item)
+                .limit(pagination_parameters.page_size)
+            )
+        )
+
+
+@blp.post("")
+@blp.arguments(ReturnRequestSchema)
+@blp.response(201, ReturnDetailSchema)
+def create_return(body: dict[str, Any]) -> RowWith:
+    """Ask for a return of an order's lines.
+
+    It starts REQUESTED; the merchant's policy decides it next, in a job.
+    """
+    runtime = current_runtime()
+    with runtime.db.transaction() as session:
+        # The order's row lock makes concurrent requests count the units left one at a time.
+        order = owned(
+            session,
+            models.Order,
+            body["order_id"],
+            "order",
+            selectinload(models.Order.lines),
+            for_update=True,
+        )
+        store = session.get_one(models.Store, order.store_id)
+        return_, follow_ups = intake.create_return(
+            session, store, order, _return_request(order, body), source="api", actor=actor()
+        )
+        return_id = return_.id
+    enqueue_all(runtime, follow_ups)
+    return _detail(return_id)
+
+
+@blp.get("/<int:return_id>")
+@blp.response(200, ReturnDetailSchema)
+def get_return(return_id: int) -> RowWith:
+    """Read a return with its decisions, shipments, refunds and ledger."""
+    return _detail(return_id)
+
+
+@blp.get("/<int:return_id>/label.<any(pdf, zpl, png):label_format>")
+@blp.doc(
+    responses={
+        "200": {
+            "description": "The label of the return's latest shipment, in that format.",
+            "content": LABEL_CONTENT,
+        }
+    }
+)
+def get_label(return_id: int, label_format: str) -> Response:
+    """Download the return label as PDF, ZPL (thermal printers) or PNG (a QR code)."""
+    runtime = current_runtime()
+    with runtime.db.session() as session:
+        found = session.execute(
+            select(models.LabelFile.path, models.Return.rma)
+            .join(models.Shipment, models.LabelFile.shipment_id == models.Shipment.id)
+            .join(models.Return, models.Shipment.return_id == models.Return.id)
+            .where(
+                models.Return.id == return_id,
+                models.Return.merchant_id == merchant_id(),
+                models.LabelFile.format == label_format,
+            )
+            .order_by(models.Shipment.id.desc())
+        ).first()
+    if found is None:
+        raise NotFound(f"return {return_id} has no {label_format} label")
+    path, rma = found
+    return send_file(
+        runtime.files.path(path),
+        mimetype=LABEL_TYPES[label_format],
+        download_name=f"{rma or return_id}.{label_format}",
+    )
+
+
+@blp.post("/<int:return_id>/receive")
+@blp.arguments(ReceiveSchema)
+@blp.response(200, ReturnDetailSchema)
+def receive(body: dict[str, Any], return_id: int) -> RowWith:
+    """Receive the parcel at the warehouse (from AWAITING_SHIPMENT or IN_TRANSIT)."""
+    return _act(
+        return_id,
+        lambda session: receiving.receive(
+            session, return_id, body["weight_g"], body["note"], actor()
+        ),
+    )
+
+
+@blp.post("/<int:return_id>/grade")
+@blp.arguments(GradeSchema)
+@blp.response(200, ReturnDetailSchema)
+def grade(body: dict[str, Any], return_id: int) -> RowWith:
+    """Grade every approved line of a RECEIVED return; it becomes INSPECTED."""
+    grades = {item["line_id"]: item["grade"] for item in body["grades"]}
+    return _act(
+        return_id,
+        lambda session: receiving.grade(session, return_id, grades, actor(), body["note"]),
+    )
+
+
+@blp.post("/<int:return_id>/cancel")
+@blp.arguments(CancelSchema)
+@blp.response(200, ReturnDetailSchema)
+def cancel(body: dict[str, Any], return_id: int) -> RowWith:
+    """Cancel a return that is not finished and has no refund."""
+    return _act(
+        return_id, lambda session: lifecycle.cancel(session, return_id, body["reason"], actor())
+    )
+
+
+@blp.post("/<int:return_id>/review")
+@blp.arguments(ReviewSchema)
+@blp.response(200, ReturnDetailSchema)
+def review(body: dict[str, Any], return_id: int) -> RowWith:
+    """Settle a return the policy sent to review (IN_REVIEW)."""
+    approve = body["decision"] == "approve"
+    return _act(
+        return_id,
+        lambda session: lifecycle.review(session, return_id, approve, body["note"], actor()),
+    )
+
+
+def _act(return_id: int, work: Callable[[Session], list[FollowUp]]) -> RowWith:
+    runtime = current_runtime()
+    with runtime.db.transaction() as session:
+        owned(session, models.Return, return_id, "return")
+        follow_ups = work(session)
+    enqueue_all(runtime, follow_ups)
+    return _detail(return_id)
+
+
+def _return_request(order: models.Order, body: dict[str, Any]) -> ReturnRequest:
+    order_lines = {line.id: line for line in order.lines}
+    lines = []
+    for index, line in enumerate(body["lines"]):
+        order_line = order_lines.get(line["order_line_id"])
+        if order_line is None:
+            raise ValidationError(
+                f"lines[{index}].order_line_id",
+                f"order {order.number} has no line {line['order_line_id']}",
+            )
+        lines.append(
+            ReturnLine(
+                order_line_external_id=order_line.external_id,
+                quantity=line["quantity"],
+                reason=line["reason"],
+                condition=line["condition"],
+                note=line["note"],
+            )
+        )
+    address = body["buyer_address"]
+    return ReturnRequest(
+        order_external_id=order.external_id,
+        lines=tuple(lines),
+        requested_at=utcnow(),
+        buyer_address=Address(**address) if address else None,
+        note=body["note"],
+    )
+
+
+def _detail(return_id: int) -> RowWith:
+    """The return with everything that happened to it, loaded for dumping."""
+    with current_runtime().db.session() as session:
+        return_ = owned(session, models.Return, return_id, "return", *_WITH_LINES)
+        shipments = list(
+            session.scalars(
+                select(models.Shipment)
+                .where(models.Shipment.return_id == return_id)
+                .order_by(models.Shipment.id)
+            )
+        )
+        shipment_ids = [shipment.id for shipment in shipments]
+        formats: dict[int, list[str]] = defaultdict(list)
+        for shipment_id, label_format in session.execute(
+            select(models.LabelFile.shipment_id, models.LabelFile.format)
+            .where(models.LabelFile.shipment_id.in_(shipment_ids))
+            .order_by(models.LabelFile.format)
+        ):
+            formats[shipment_id].append(label_format)
+        ledger = list(
+            session.scalars(
+                select(models.LedgerEvent)
+                .where(models.LedgerEvent.return_id == return_id)
+                .order_by(models.LedgerEvent.seq, models.LedgerEvent.id)
+            )
+        )
+        return RowWith(
+            return_,
+            decisions=list(
+                session.scalars(
+                    select(models.Decision)
+                    .where(models.Decision.return_id == return_id)
+                    .order_by(models.Decision.decided_at, models.Decision.id)
+                )
+            ),
+            shipments=[RowWith(s, label_formats=formats[s.id]) for s in shipments],
+            tracking_events=list(
+                session.scalars(
+                    select(models.TrackingEvent)
+                    .where(models.TrackingEvent.shipment_id.in_(shipment_ids))
+                    .order_by(models.TrackingEvent.occurred_at, models.TrackingEvent.id)
+                )
+            ),
+            refunds=list(
+                session.scalars(
+                    select(models.Refund)
+                    .where(models.Refund.return_id == return_id)
+                    .order_by(models.Refund.sequence)
+                )
+            ),
+            ledger=ledger,
+            ledger_verified=verify_return(return_, ledger) is None,
+        )
+
+
+def _matching(filters: dict[str, Any]) -> Select[models.Return]:
+    Return = models.Return
+    query = select(Return).where(Return.merchant_id == merchant_id())
+    if filters.get("status"):
+        query = query.where(Return.status.in_([status.value for status in filters["status"]]))
+    for name in ("store_id", "order_id", "rma", "review_queue"):
+        if name in filters:
+            query = query.where(getattr(Return, name) == filters[name])
+    if "reason" in filters:
+        query = query.where(
+            Return.id.in_(
+                select(models.ReturnLine.return_id).where(
+                    models.ReturnLine.reason == filters["reason"].value
+                )
+            )
+        )
+    if "country" in filters:
+        country = func.coalesce(
+            Return.buyer_address["country"].as_string(),
+            models.Order.shipping_address["country"].as_string(),
+        )
+        query = query.join(models.Order, Return.order_id == models.Order.id).where(
+            country == filters["country"]
+        )
+    if "created_after" in filters:
+        query = query.where(Return.created_at >= filters["created_after"])
+    if "created_before" in filters:
+        query = query.where(Return.created_at < filters["created_before"])
+    return query

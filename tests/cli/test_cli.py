@@ -1,0 +1,143 @@
+"""The ``helloword`` command as people and scripts run it: a separate process, configured by
+the environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from connector.config import Settings
+
+
+def _helloword(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "HELLOWORD_INSTANCE": str(settings.instance_path),
+        "HELLOWORD_ENCRYPTION_KEYS": ",".join(settings.encryption_keys),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "connector.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_db_upgrade_is_repeatable(settings: Settings) -> None:
+    result = _helloword(settings, "db", "upgrade")
+    assert result.returncode == 0, result.stderr
+
+
+def test_merchants_create_prints_only_the_api_key(settings: Settings) -> None:
+    result = _helloword(settings, "merchants", "create", "Acme Imports")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hw_") and len(lines[0]) > 40
+
+
+def test_the_printed_key_authenticates_api_calls(settings: Settings, client) -> None:  # type: ignore[no-untyped-def]
+    key = _helloword(settings, "merchants", "create", "Key Check").stdout.strip()
+    assert (
+        client.get("/api/v1/returns", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    )
+    assert (
+        client.get("/api/v1/returns", headers={"Authorization": "Bearer hw_wrong"}).status_code
+        == 401
+    )
+
+
+def test_duplicate_merchant_name_is_refused(settings: Settings) -> None:
+    _helloword(settings, "merchants", "create", "Twice")
+    result = _helloword(settings, "merchants", "create", "Twice")
+    assert result.returncode != 0
+    assert "already exists" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.fixture
+def ledger_with_events(settings: Settings, app) -> Settings:  # type: ignore[no-untyped-def]
+    """Two returns with three ledger events each, written through the ledger module."""
+    from datetime import UTC, datetime
+
+    from connector import ledger
+    from connector.db import models
+
+    runtime = app.extensions["helloword"]
+    with runtime.db.transaction() as session:
+        merchant = models.Merchant(name="Ledger Co")
+        session.add(merchant)
+        session.flush()
+        store = models.Store(merchant_id=merchant.id, platform="sandbox", external_id="l.test")
+        session.add(store)
+        session.flush()
+        order = models.Order(
+            merchant_id=merchant.id,
+            store_id=store.id,
+            external_id="o1",
+            number="#1",
+            currency="USD",
+            total_minor=1000,
+            placed_at=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+        session.add(order)
+        session.flush()
+        for n in range(2):
+            return_ = models.Return(
+                merchant_id=merchant.id,
+                store_id=store.id,
+                order_id=order.id,
+                rma=f"R{n}",
+                requested_at=datetime(2026, 1, 2, tzinfo=UTC),
+            )
+            session.add(return_)
+            session.flush()
+            for kind in ("ReturnRequested", "ReturnDecided", "LabelIssued"):
+                ledger.append(session, return_, kind, {"n": n})
+    return settings
+
+
+def test_ledger_verify_passes_on_an_intact_ledger(ledger_with_events: Settings) -> None:
+    result = _helloword(ledger_with_events, "ledger", "verify")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 returns verified" in result.stdout
+
+
+def test_ledger_verify_names_the_edited_event(ledger_with_events: Settings) -> None:
+    engine = create_engine(ledger_with_events.database_url)
+    with engine.begin() as connection:
+        event_id = connection.execute(
+            text("SELECT id FROM ledger_events WHERE seq = 2 ORDER BY id DESC LIMIT 1")
+        ).scalar_one()
+        connection.execute(
+            text("UPDATE ledger_events SET kind = 'RefundIssued' WHERE id = :id"), {"id": event_id}
+        )
+    engine.dispose()
+    result = _helloword(ledger_with_events, "ledger", "verify")
+    assert result.returncode == 1
+    assert "R1" in result.stdout and "#2" in result.stdout and "edited" in result.stdout
+    assert f"id {event_id}" in result.stdout
+
+
+def test_ledger_verify_notices_a_deleted_last_event(ledger_with_events: Settings) -> None:
+    engine = create_engine(ledger_with_events.database_url)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM ledger_events WHERE seq = 3 AND return_id = 1"))
+    engine.dispose()
+    result = _helloword(ledger_with_events, "ledger", "verify")
+    assert result.returncode == 1
+    assert "R0" in result.stdout and "deleted" in result.stdout
+
+
+def test_help_lists_the_setup_commands(settings: Settings, tmp_path: Path) -> None:
+    result = _helloword(settings, "--help")
+    for command in ("db", "merchants", "demo", "ledger", "worker", "run"):
+        assert command in result.stdout
