@@ -214,6 +214,8 @@ def run(port: int, orders: int) -> None:
         "HELLOWORD_INSTANCE": str(runtime.settings.instance_path),
         "PORT": str(port),
         "PYTHONUNBUFFERED": "1",
+        # the Procfile's commands live beside this interpreter (the virtualenv's bin folder)
+        "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
     }
     base = f"http://127.0.0.1:{port}"
     click.echo(

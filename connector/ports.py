@@ -164,6 +164,9 @@ class InventoryPublisher(Protocol):
 
 @runtime_checkable
 class Carrier(Protocol):
+    """Quotes and carries parcels. A carrier whose "labels" are codes for box-free drop-off
+    says so with the class attribute ``option_kind = "dropoff"`` (the default is "label")."""
+
     slug: str
 
     def quote(self, shipment: Shipment) -> list[RateQuote]: ...

@@ -71,6 +71,7 @@ class DropOffCarrier:
     """``connector.ports.Carrier`` for box-free drop-off; quotes by the buyer's country."""
 
     slug = "dropoff"
+    option_kind = "dropoff"  # routing offers its codes as drop-off options, not labels
 
     def __init__(
         self,
