@@ -48,7 +48,9 @@ def enqueue(
     delay: float = 0.0,
     meta: dict[str, Any] | None = None,
 ) -> bool:
-    """Queue ``connector.jobs.<job>(*args)`` under a deterministic id; False if already queued."""
+    """Queue ``connector.jobs.<job>(*args)`` (or a dotted path) under a deterministic id;
+    False when a job with that id is queued already."""
+    func = job if "." in job else f"connector.jobs.{job}"
     options: dict[str, Any] = {
         "job_id": rq_job_id(job_id),
         "job_timeout": JOB_TIMEOUT,
@@ -60,10 +62,10 @@ def enqueue(
     try:
         if delay > 0:
             runtime.queue.enqueue_in(
-                timedelta(seconds=delay), f"connector.jobs.{job}", *args, **options
+                timedelta(seconds=delay), func, *args, **options
             )
         else:
-            runtime.queue.enqueue(f"connector.jobs.{job}", *args, **options)
+            runtime.queue.enqueue(func, *args, **options)
     except DuplicateJobError:
         return False
     return True

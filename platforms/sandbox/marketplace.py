@@ -440,6 +440,10 @@ class SandboxMarketplace:
             now = _now()
             if kind == "restock":
                 _restock(db, domain, payload)
+            elif kind == "refund" and not payload.get("return_id"):
+                # a refund for a return made outside the platform: on the order alone,
+                # as Shopify's refundCreate does
+                _refund_order(db, domain, payload)
             else:
                 _apply_to_return(db, domain, kind, payload, now)
             push_id = db.execute(
@@ -673,13 +677,19 @@ def _refund(
     db: sqlite3.Connection, domain: str, payload: dict[str, Any], push: dict[str, Any]
 ) -> str:
     """Add the refund to the order and the return; the return's new refunded amount."""
-    order = _order_row(db, domain, payload["order"]["id"])
-    if str(push.get("order_id", "")) != str(order["id"]):
+    if str(push.get("order_id", "")) != str(payload["order"]["id"]):
         raise MarketplaceError(
             "invalid",
-            f"refund: return {payload['name']} belongs to order {order['id']}, "
+            f"refund: return {payload['name']} belongs to order {payload['order']['id']}, "
             f"not {push.get('order_id')!r}",
         )
+    amount, currency = _refund_order(db, domain, push)
+    return format_amount(Decimal(payload["refunded_amount"]) + amount, currency)
+
+
+def _refund_order(db: sqlite3.Connection, domain: str, push: dict[str, Any]) -> tuple[Decimal, str]:
+    """Add the refund to the order's refunded total: the amount and the order's currency."""
+    order = _order_row(db, domain, push.get("order_id", ""))
     if push.get("currency") != order["currency"]:
         raise MarketplaceError(
             "invalid",
@@ -717,7 +727,7 @@ def _refund(
         "UPDATE orders SET refunded = ? WHERE domain = ? AND id = ?",
         (format_amount(refunded, currency), domain, order["id"]),
     )
-    return format_amount(Decimal(payload["refunded_amount"]) + amount, currency)
+    return amount, currency
 
 
 # --- values ----------------------------------------------------------------------------

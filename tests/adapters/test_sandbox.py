@@ -1112,3 +1112,20 @@ def test_a_store_locked_past_the_busy_timeout_is_retryable(
         holder.execute("ROLLBACK")
         holder.close()
     assert impatient.push("restock", "restock:1", {"sku": "SKU-1", "quantity": 1})[1] is False
+
+
+def test_a_refund_without_a_platform_return_is_made_on_the_order(
+    adapter: SandboxPlatform, marketplace: SandboxMarketplace, orders: list[dict[str, Any]]
+) -> None:
+    order = orders[0]
+    line = order["line_items"][0]
+    amount = Money.of(Decimal(line["price"]), order["currency"])
+
+    adapter.refund("refund:api:1", "", str(order["id"]), amount, [(str(line["id"]), 1)])
+    again = adapter.refund("refund:api:1", "", str(order["id"]), amount, [(str(line["id"]), 1)])
+
+    assert again.already_done is True
+    assert marketplace.refunded(SHOP, order["id"]) == Decimal(line["price"])
+    total = _order_total(order)
+    with pytest.raises(PermanentError, match="above its total"):
+        adapter.refund("refund:api:2", "", str(order["id"]), total, [])

@@ -1,0 +1,29 @@
+"""Job functions that fail on purpose, run through the same wrapper as the real jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connector.errors import NothingToDo, PermanentError, RetryableError
+from connector.jobs import _run
+
+
+def rate_limited(retry_after: float | None = None) -> dict[str, Any]:
+    def work(_: Any) -> list[Any]:
+        raise RetryableError("429 Too Many Requests", retry_after=retry_after)
+
+    return _run("tests.jobs.flaky.rate_limited", (retry_after,), work)
+
+
+def misconfigured() -> dict[str, Any]:
+    def work(_: Any) -> list[Any]:
+        raise PermanentError("401 Unauthorized: the token was revoked")
+
+    return _run("tests.jobs.flaky.misconfigured", (), work)
+
+
+def already_done() -> dict[str, Any]:
+    def work(_: Any) -> list[Any]:
+        raise NothingToDo("the refund was issued before")
+
+    return _run("tests.jobs.flaky.already_done", (), work)

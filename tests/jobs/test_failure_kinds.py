@@ -1,0 +1,98 @@
+"""Jobs fail in three ways: a passing failure is retried later on a backoff schedule (or after
+the remote's Retry-After), a permanent one lands in the failed registry, and work already done
+ends quietly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Flask
+from rq import SimpleWorker
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+
+from connector.jobs import BACKOFF_SECONDS, enqueue, rq_job_id
+
+
+def _work(app: Flask) -> None:
+    runtime = app.extensions["helloword"]
+    with app.app_context():
+        SimpleWorker([runtime.queue], connection=runtime.redis).work(
+            burst=True, logging_level="ERROR"
+        )
+
+
+def _scheduled_in(app: Flask, job_id: str) -> float:
+    runtime = app.extensions["helloword"]
+    registry = ScheduledJobRegistry(queue=runtime.queue)
+    assert job_id in registry.get_job_ids()
+    at = registry.get_scheduled_time(job_id)
+    return (at - datetime.now(UTC)).total_seconds()
+
+
+def test_job_ids_keep_to_what_rq_allows() -> None:
+    assert rq_job_id("refund:12:1") == "refund-12-1"
+    assert rq_job_id("outbound:attach label/5") == "outbound-attach_label_5"
+
+
+def test_a_second_enqueue_of_the_same_work_is_a_no_op(app: Flask) -> None:
+    runtime = app.extensions["helloword"]
+    assert enqueue(runtime, "noop", 1, job_id="same:work") is True
+    assert enqueue(runtime, "noop", 1, job_id="same:work") is False
+    assert runtime.queue.get_job_ids() == ["same-work"]
+
+
+def test_a_retryable_failure_is_tried_again_after_the_first_backoff(app: Flask) -> None:
+    runtime = app.extensions["helloword"]
+    enqueue(runtime, "tests.jobs.flaky.rate_limited", None, job_id="flaky:1")
+    _work(app)
+    job = Job.fetch("flaky-1", connection=runtime.redis)
+    assert job.get_status() == JobStatus.FINISHED
+    assert job.return_value()["retry_in"] == BACKOFF_SECONDS[0]
+    delay = _scheduled_in(app, "flaky-1-retry1")
+    assert BACKOFF_SECONDS[0] - 2 < delay <= BACKOFF_SECONDS[0]
+    retry = Job.fetch("flaky-1-retry1", connection=runtime.redis)
+    assert retry.meta == {"attempt": 1, "base_id": "flaky-1"}
+
+
+def test_retry_after_from_the_remote_wins_when_longer(app: Flask) -> None:
+    runtime = app.extensions["helloword"]
+    enqueue(runtime, "tests.jobs.flaky.rate_limited", 90.0, job_id="flaky:2")
+    _work(app)
+    assert 85 < _scheduled_in(app, "flaky-2-retry1") <= 90
+
+
+def test_retries_give_up_after_the_last_backoff_step(app: Flask) -> None:
+    runtime = app.extensions["helloword"]
+    attempts = len(BACKOFF_SECONDS)
+    enqueue(
+        runtime,
+        "tests.jobs.flaky.rate_limited",
+        None,
+        job_id="flaky:3",
+        meta={"attempt": attempts, "base_id": "flaky-3"},
+    )
+    _work(app)
+    assert "flaky-3" in FailedJobRegistry(queue=runtime.queue).get_job_ids()
+    assert ScheduledJobRegistry(queue=runtime.queue).get_job_ids() == []
+
+
+def test_a_permanent_failure_lands_in_the_failed_registry_untried(app: Flask) -> None:
+    runtime = app.extensions["helloword"]
+    enqueue(runtime, "tests.jobs.flaky.misconfigured", job_id="broken:1")
+    _work(app)
+    failed = FailedJobRegistry(queue=runtime.queue)
+    assert failed.get_job_ids() == ["broken-1"]
+    assert "token was revoked" in (
+        Job.fetch("broken-1", connection=runtime.redis).latest_result().exc_string or ""
+    )
+    assert ScheduledJobRegistry(queue=runtime.queue).get_job_ids() == []
+
+
+def test_nothing_to_do_ends_quietly(app: Flask) -> None:
+    runtime = app.extensions["helloword"]
+    enqueue(runtime, "tests.jobs.flaky.already_done", job_id="done:1")
+    _work(app)
+    job = Job.fetch("done-1", connection=runtime.redis)
+    assert job.get_status() == JobStatus.FINISHED
+    assert job.return_value() == {"skipped": "the refund was issued before"}
