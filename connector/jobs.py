@@ -61,9 +61,7 @@ def enqueue(
     }
     try:
         if delay > 0:
-            runtime.queue.enqueue_in(
-                timedelta(seconds=delay), func, *args, **options
-            )
+            runtime.queue.enqueue_in(timedelta(seconds=delay), func, *args, **options)
         else:
             runtime.queue.enqueue(func, *args, **options)
     except DuplicateJobError:
