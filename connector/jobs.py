@@ -170,13 +170,22 @@ def fulfil_return(return_id: int) -> dict[str, Any]:
         with runtime.db.session() as session:
             purchase = logistics.plan_fulfilment(session, return_id)
             account = session.get(models.CarrierAccount, purchase.account_id) if purchase else None
-        if purchase is None or account is None:
+        if purchase is None:
             with runtime.db.transaction() as session:
                 return logistics.grant_returnless(session, return_id)
+        if account is None:
+            raise PermanentError(f"the carrier account for return {return_id} was removed")
         carrier = runtime.carrier(
             account.carrier, account.name, account.credentials, account.settings
         )
-        label = carrier.buy(purchase.shipment, purchase.quote, purchase.key)
+        with runtime.db.transaction() as session:
+            logistics.record_purchase(session, return_id, purchase)
+        try:
+            label = carrier.buy(purchase.shipment, purchase.quote, purchase.key)
+        except PermanentError as error:
+            with runtime.db.transaction() as session:
+                logistics.purchase_failed(session, purchase, str(error))
+            raise
         with runtime.db.transaction() as session:
             return logistics.store_label(session, runtime.files, return_id, purchase, label)
 
@@ -231,17 +240,24 @@ def receive_return(return_id: int, weight_g: int | None, actor: str) -> dict[str
 
 
 def sweep_outbox() -> dict[str, Any]:
-    """Re-enqueue outbox rows and inbound events left pending (a Redis outage, a crash)."""
+    """Re-enqueue work a crash or a Redis outage left behind: outbox rows and inbound events
+    still pending, and returns that stopped between two automatic steps."""
     from sqlalchemy import select
 
     from .db import models
     from .db.types import utcnow
+    from .domain import Status
 
     runtime = current_runtime()
     cutoff = utcnow() - timedelta(minutes=2)
     with runtime.db.session() as session:
-        actions = session.scalars(
-            select(models.OutboundAction.id).where(
+        actions = session.execute(
+            select(
+                models.OutboundAction.id,
+                models.OutboundAction.target,
+                models.OutboundAction.return_id,
+                models.OutboundAction.attempts,
+            ).where(
                 models.OutboundAction.status == "pending", models.OutboundAction.created_at < cutoff
             )
         ).all()
@@ -250,15 +266,33 @@ def sweep_outbox() -> dict[str, Any]:
                 models.InboundEvent.status == "pending", models.InboundEvent.received_at < cutoff
             )
         ).all()
+        stalled = session.execute(
+            select(
+                models.Return.id,
+                models.Return.status,
+                models.Return.route,
+                models.Return.updated_at,
+            ).where(
+                models.Return.status.in_([Status.REQUESTED, Status.APPROVED, Status.RESOLVED]),
+                models.Return.updated_at < cutoff,
+            )
+        ).all()
     queued = 0
-    for action_id in actions:
-        queued += enqueue(
-            runtime, "perform_outbound_action", action_id, job_id=f"sweep:outbound:{action_id}"
-        )
+    for action_id, target, return_id, attempts in actions:
+        target_id: int | None = action_id
+        job = "perform_outbound_action"
+        if target != "platform":  # a carrier call is made again by the step that needs it
+            job, target_id = "fulfil_return", return_id
+        queued += enqueue(runtime, job, target_id, job_id=f"sweep:{job}:{target_id}:{attempts}")
     for inbound_id in inbound:
         queued += enqueue(
             runtime, "process_inbound_event", inbound_id, job_id=f"sweep:inbound:{inbound_id}"
         )
+    next_step = {Status.REQUESTED: "decide_return", Status.RESOLVED: "close_return"}
+    for return_id, status, route, updated_at in stalled:
+        job = next_step.get(status) or ("fulfil_return" if route else "route_return")
+        stamp = int(updated_at.timestamp())
+        queued += enqueue(runtime, job, return_id, job_id=f"sweep:{job}:{return_id}:{stamp}")
     return {"queued": queued}
 
 

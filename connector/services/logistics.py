@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ..db import models
 from ..db.mapping import address_from_dict
+from ..db.types import utcnow
 from ..domain import (
     Condition,
     Label,
@@ -223,12 +224,46 @@ def plan_fulfilment(session: Session, return_id: int) -> Purchase | None:
     )
 
 
+def record_purchase(session: Session, return_id: int, purchase: Purchase) -> None:
+    """The carrier call about to be made, in the outbox under its idempotency key."""
+    return_ = lock_return(session, return_id)
+    if return_.status != Status.APPROVED:
+        raise NothingToDo(f"return {return_.rma} has its label already")
+    action, _ = outbox.add(
+        session,
+        return_,
+        "buy_label",
+        purchase.key,
+        {
+            "carrier": purchase.quote.carrier,
+            "service": purchase.quote.service,
+            "account": purchase.quote.account,
+        },
+        target="carrier",
+    )
+    action.attempts += 1
+
+
+def purchase_failed(session: Session, purchase: Purchase, error: str) -> None:
+    action = session.scalar(
+        select(models.OutboundAction).where(models.OutboundAction.idempotency_key == purchase.key)
+    )
+    if action is not None:
+        action.status, action.last_error = "failed", error
+
+
 def store_label(
     session: Session, files: Any, return_id: int, purchase: Purchase, label: Label
 ) -> list[FollowUp]:
     return_ = lock_return(session, return_id)
     if return_.status != Status.APPROVED:
         raise NothingToDo(f"return {return_.rma} has its label already")
+    action = session.scalar(
+        select(models.OutboundAction).where(models.OutboundAction.idempotency_key == purchase.key)
+    )
+    if action is not None:
+        action.status, action.done_at, action.last_error = "done", utcnow(), ""
+        action.result = {"tracking_number": label.tracking_number, "price": str(label.price)}
     shipment = models.Shipment(
         return_id=return_.id,
         kind=purchase.kind.value,
@@ -283,6 +318,8 @@ def grant_returnless(session: Session, return_id: int) -> list[FollowUp]:
     return_ = lock_return(session, return_id)
     if return_.status != Status.APPROVED or not return_.returnless:
         raise NothingToDo(f"return {return_.rma} is not a returnless approval")
+    if session.scalar(select(models.Refund.id).where(models.Refund.return_id == return_.id)):
+        raise NothingToDo(f"return {return_.rma} was granted its returnless refund already")
     record(session, return_, EventKind.RETURNLESS_GRANTED, {"route": return_.route_option})
     return request_refund(session, return_, trigger="returnless")
 

@@ -25,6 +25,10 @@ def add(
     payload: dict[str, Any] | None = None,
     target: str = "platform",
 ) -> tuple[models.OutboundAction, list[FollowUp]]:
+    """The row for this key (new, or the one written before) and the job that will push it.
+
+    Carrier calls (``target="carrier"``) are made by the job that needs their answer, so they
+    get a row for the record and the key, but no job of their own."""
     existing = session.scalar(
         select(models.OutboundAction).where(models.OutboundAction.idempotency_key == key)
     )
@@ -41,6 +45,8 @@ def add(
     )
     session.add(row)
     session.flush()
+    if target != "platform":
+        return row, []
     if earlier_pending(session, row) is not None:
         return row, []  # queued by the row before it, when that one finishes
     return row, [_job(row)]
@@ -51,6 +57,7 @@ def earlier_pending(session: Session, row: models.OutboundAction) -> str | None:
         select(models.OutboundAction.idempotency_key)
         .where(
             models.OutboundAction.return_id == row.return_id,
+            models.OutboundAction.target == "platform",
             models.OutboundAction.id < row.id,
             models.OutboundAction.status == "pending",
         )
@@ -64,6 +71,7 @@ def next_after(session: Session, row: models.OutboundAction) -> list[FollowUp]:
         select(models.OutboundAction)
         .where(
             models.OutboundAction.return_id == row.return_id,
+            models.OutboundAction.target == "platform",
             models.OutboundAction.id > row.id,
             models.OutboundAction.status == "pending",
         )
