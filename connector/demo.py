@@ -174,7 +174,7 @@ def bootstrap(runtime: Runtime, orders: int = 40) -> Setup:
             SHOP,
             name="Sandbox Outfitters (sandbox)",
             secrets={"webhook_secret": secret or secrets.token_urlsafe(32)},
-            settings={"path": str(path)},
+            settings={},
         )
         secret = runtime.vault.open(store.credentials)["webhook_secret"]
         codes: dict[str, int] = {}

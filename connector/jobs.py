@@ -20,7 +20,8 @@ from typing import Any
 from rq import get_current_job
 from rq.exceptions import DuplicateJobError
 
-from .errors import NothingToDo, PermanentError, RetryableError
+from .db.types import utcnow
+from .errors import HellowordError, NothingToDo, PermanentError, RetryableError
 from .ports import PushResult
 from .runtime import Runtime, current_runtime
 from .services import FollowUp, intake, lifecycle, logistics, publish, receiving
@@ -91,6 +92,20 @@ def _run(
     return {"follow_ups": [f.job_id for f in follow_ups]}
 
 
+def _attempt() -> int:
+    """Which retry of its work the running job is (0: the first try)."""
+    current = get_current_job()
+    return int(current.meta.get("attempt", 0)) if current else 0
+
+
+def retry_delay(error: RetryableError) -> float | None:
+    """Seconds until the running job's next try, or None once the backoff is spent."""
+    attempt = _attempt()
+    if attempt >= len(BACKOFF_SECONDS):
+        return None
+    return max(float(BACKOFF_SECONDS[attempt]), error.retry_after or 0.0)
+
+
 def _retry_later(
     runtime: Runtime, job: str, args: tuple[Any, ...], error: RetryableError
 ) -> dict[str, Any]:
@@ -98,9 +113,9 @@ def _retry_later(
     meta = dict(current.meta) if current else {}
     attempt = int(meta.get("attempt", 0))
     base_id = meta.get("base_id") or (current.id if current else rq_job_id(f"{job}:{args}"))
-    if attempt >= len(BACKOFF_SECONDS):
+    delay = retry_delay(error)
+    if delay is None:
         raise PermanentError(f"gave up after {attempt + 1} attempts: {error}") from error
-    delay = max(float(BACKOFF_SECONDS[attempt]), error.retry_after or 0.0)
     enqueue(
         runtime,
         job,
@@ -120,24 +135,45 @@ def process_inbound_event(inbound_id: int) -> dict[str, Any]:
     def work(runtime: Runtime) -> list[FollowUp]:
         from .db import models
 
-        with runtime.db.transaction() as session:
-            inbound = session.get(models.InboundEvent, inbound_id, with_for_update=True)
+        with runtime.db.session() as session:
+            inbound = session.get(models.InboundEvent, inbound_id)
             if inbound is None:
                 raise NothingToDo(f"inbound event {inbound_id} is gone")
-            if inbound.topic == "tracking":
-                events = logistics.tracking_events_from_json(json.loads(inbound.body)["events"])
-                follow_ups = logistics.record_tracking(session, inbound.source, events)
-                inbound.status = "processed"
-                return follow_ups
-            store = session.get(models.Store, inbound.store_id)
-            if store is None:
-                raise NothingToDo(f"inbound event {inbound_id} has no store")
-            adapter = runtime.platform(
-                store.platform, store.external_id, store.credentials, store.settings
-            )
-            return intake.process_inbound(session, adapter, inbound)
+            store = session.get(models.Store, inbound.store_id) if inbound.store_id else None
+            topic = inbound.topic
+        if topic == "tracking":
+            return _record_tracking(runtime, inbound_id)
+        if store is None:
+            raise NothingToDo(f"inbound event {inbound_id} has no store")
+        adapter = runtime.platform(
+            store.platform, store.external_id, store.credentials, store.settings
+        )
+        try:
+            with runtime.db.session() as session:
+                reading = intake.read_inbound(session, adapter, inbound_id)
+            with runtime.db.transaction() as session:
+                return intake.apply_inbound(session, inbound_id, reading)
+        except (RetryableError, NothingToDo):
+            raise
+        except HellowordError as error:  # the delivery itself is wrong: say so on its row
+            with runtime.db.transaction() as session:
+                intake.inbound_failed(session, inbound_id, str(error))
+            raise PermanentError(f"inbound event {inbound_id}: {error}") from error
 
     return _run("process_inbound_event", (inbound_id,), work)
+
+
+def _record_tracking(runtime: Runtime, inbound_id: int) -> list[FollowUp]:
+    from .db import models
+
+    with runtime.db.transaction() as session:
+        inbound = session.get(models.InboundEvent, inbound_id, with_for_update=True)
+        if inbound is None or inbound.status == "processed":
+            raise NothingToDo(f"tracking event {inbound_id} was recorded already")
+        events = logistics.tracking_events_from_json(json.loads(inbound.body)["events"])
+        follow_ups = logistics.record_tracking(session, inbound.source, events)
+        inbound.status, inbound.processed_at = "processed", utcnow()
+        return follow_ups
 
 
 def decide_return(return_id: int) -> dict[str, Any]:
@@ -179,9 +215,13 @@ def fulfil_return(return_id: int) -> dict[str, Any]:
             account.carrier, account.name, account.credentials, account.settings
         )
         with runtime.db.transaction() as session:
-            logistics.record_purchase(session, return_id, purchase)
+            logistics.record_purchase(session, return_id, purchase, retrying=_attempt() > 0)
         try:
             label = carrier.buy(purchase.shipment, purchase.quote, purchase.key)
+        except RetryableError as error:
+            with runtime.db.transaction() as session:
+                logistics.purchase_failed(session, purchase, str(error), retry_delay(error))
+            raise
         except PermanentError as error:
             with runtime.db.transaction() as session:
                 logistics.purchase_failed(session, purchase, str(error))
@@ -195,7 +235,9 @@ def fulfil_return(return_id: int) -> dict[str, Any]:
 def perform_outbound_action(action_id: int) -> dict[str, Any]:
     def work(runtime: Runtime) -> list[FollowUp]:
         with runtime.db.transaction() as session:
-            call, store = publish.prepare(session, action_id, runtime.settings.public_url)
+            call, store = publish.prepare(
+                session, action_id, runtime.settings.public_url, retrying=_attempt() > 0
+            )
             adapter = runtime.platform(
                 store.platform, store.external_id, store.credentials, store.settings
             )
@@ -204,17 +246,19 @@ def perform_outbound_action(action_id: int) -> dict[str, Any]:
         except NothingToDo as reason:  # the platform has nothing left to change
             if call.action == "refund":
                 with runtime.db.transaction() as session:
-                    follow_ups = publish.failed(session, call, str(reason), permanent=True)
+                    follow_ups = publish.failed(session, call, str(reason))
                 enqueue_all(runtime, follow_ups)
                 raise
             result = PushResult(details={"skipped": str(reason)})
         except RetryableError as error:
+            delay = retry_delay(error)
             with runtime.db.transaction() as session:
-                publish.failed(session, call, str(error), permanent=False)
-            raise
+                follow_ups = publish.failed(session, call, str(error), retry_in=delay)
+            enqueue_all(runtime, follow_ups)
+            raise  # retried after ``delay``, or, with the backoff spent, a permanent failure
         except PermanentError as error:
             with runtime.db.transaction() as session:
-                follow_ups = publish.failed(session, call, str(error), permanent=True)
+                follow_ups = publish.failed(session, call, str(error))
             enqueue_all(runtime, follow_ups)
             raise
         with runtime.db.transaction() as session:
@@ -258,7 +302,10 @@ def sweep_outbox() -> dict[str, Any]:
                 models.OutboundAction.return_id,
                 models.OutboundAction.attempts,
             ).where(
-                models.OutboundAction.status == "pending", models.OutboundAction.created_at < cutoff
+                models.OutboundAction.status == "pending",
+                models.OutboundAction.created_at < cutoff,
+                (models.OutboundAction.claimed_until.is_(None))
+                | (models.OutboundAction.claimed_until < utcnow()),
             )
         ).all()
         inbound = session.scalars(

@@ -105,6 +105,7 @@ class RouteOption:
     transit_days: int
     allowed: bool = True
     why_not: str = ""
+    account: str = ""  # the carrier account that quoted, so the label is bought on the same
 
     @property
     def net_cost(self) -> Money:
@@ -126,6 +127,7 @@ class RouteOption:
             "transit_days": self.transit_days,
             "allowed": self.allowed,
             "why_not": self.why_not,
+            "account": self.account,
         }
 
 
@@ -199,6 +201,7 @@ def route(
                 recovery=recovery,
                 time_cost=zero,
                 transit_days=quote.transit_days_max,
+                account=quote.account,
                 allowed=not too_slow,
                 why_not=f"takes up to {quote.transit_days_max} days, over the limit of "
                 f"{max_transit_days}"

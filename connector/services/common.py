@@ -27,7 +27,11 @@ class FollowUp:
 def lock_return(session: Session, return_id: int) -> models.Return:
     """Load a return and hold its row lock until the transaction ends."""
     row = session.scalars(
-        select(models.Return).where(models.Return.id == return_id).with_for_update()
+        select(models.Return)
+        .where(models.Return.id == return_id)
+        .with_for_update()
+        # a copy the session loaded before the lock may be stale: read it again under the lock
+        .execution_options(populate_existing=True)
     ).first()
     if row is None:
         raise NotFound(f"return {return_id} does not exist")

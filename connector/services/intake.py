@@ -8,6 +8,7 @@ event, and its decision follows as a job.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,6 +22,7 @@ from ..domain import Order, ReturnRequest, Status
 from ..domain.events import EventKind
 from ..errors import NotFound, NothingToDo, ValidationError
 from ..ports import InboundEvent as InboundEventDTO
+from ..ports import ParsedEvent
 from .common import FollowUp
 
 _OPEN_OR_DONE = [s.value for s in Status if s not in (Status.DECLINED, Status.CANCELED)]
@@ -104,7 +106,9 @@ def create_return(
     actor: str = "buyer",
 ) -> tuple[models.Return, list[FollowUp]]:
     """Store a new return request, or find the one already stored for its external id."""
-    if request.external_id:
+    # Two requests for the same order wait for each other before counting what is left.
+    session.execute(select(models.Order.id).where(models.Order.id == order.id).with_for_update())
+    if request.external_id:  # seen before (a webhook and a report poll, say)
         existing = session.scalar(
             select(models.Return).where(
                 models.Return.store_id == store.id,
@@ -114,8 +118,6 @@ def create_return(
         if existing is not None:
             return existing, []
 
-    # Two requests for the same order wait for each other before counting what is left.
-    session.execute(select(models.Order.id).where(models.Order.id == order.id).with_for_update())
     lines_by_external = {line.external_id: line for line in order.lines}
     already = returned_quantities(session, order)
     wanted: dict[int, int] = {}
@@ -223,13 +225,24 @@ def find_store(session: Session, platform: str, external_id: str) -> models.Stor
     )
 
 
-def process_inbound(session: Session, adapter: Any, inbound: models.InboundEvent) -> list[FollowUp]:
-    """Turn one stored delivery into canonical orders and returns."""
-    if inbound.status == "processed":
-        raise NothingToDo(f"inbound event {inbound.id} was processed already")
+@dataclass(frozen=True)
+class Reading:
+    """What a stored delivery means, worked out (with any platform calls) outside the
+    transaction that stores it."""
+
+    parsed: ParsedEvent
+    order: Order | None = None  # the order a return request needs, read from the platform
+
+
+def read_inbound(session: Session, adapter: Any, inbound_id: int) -> Reading:
+    """Interpret a delivery; when a return arrives before its order, read the order too.
+    Run it without holding locks: both may call the platform."""
+    inbound = session.get(models.InboundEvent, inbound_id)
+    if inbound is None or inbound.status == "processed":
+        raise NothingToDo(f"inbound event {inbound_id} was processed already")
     store = session.get(models.Store, inbound.store_id) if inbound.store_id else None
     if store is None:
-        raise NotFound(f"inbound event {inbound.id} has no store")
+        raise NotFound(f"inbound event {inbound_id} has no store")
     dto = InboundEventDTO(
         event_id=inbound.event_id,
         topic=inbound.topic,
@@ -237,19 +250,43 @@ def process_inbound(session: Session, adapter: Any, inbound: models.InboundEvent
         payload=json.loads(inbound.body),
     )
     parsed = adapter.interpret(dto)
+    request = parsed.return_request
+    if parsed.kind == "return_request" and request is not None:
+        known = session.scalar(
+            select(models.Order.id).where(
+                models.Order.store_id == store.id,
+                models.Order.external_id == request.order_external_id,
+            )
+        )
+        if known is None:
+            return Reading(parsed, adapter.fetch_order(request.order_external_id))
+    return Reading(parsed)
+
+
+def apply_inbound(session: Session, inbound_id: int, reading: Reading) -> list[FollowUp]:
+    """Store what a delivery meant, once: the inbound row is locked and marked processed."""
+    inbound = session.get(models.InboundEvent, inbound_id, with_for_update=True)
+    if inbound is None or inbound.status == "processed":
+        raise NothingToDo(f"inbound event {inbound_id} was processed already")
+    store = session.get(models.Store, inbound.store_id)
+    if store is None:
+        raise NotFound(f"inbound event {inbound_id} has no store")
+    parsed = reading.parsed
     follow_ups: list[FollowUp] = []
     if parsed.kind == "order" and parsed.order is not None:
         upsert_order(session, store, parsed.order)
     elif parsed.kind == "return_request" and parsed.return_request is not None:
         request = parsed.return_request
+        if reading.order is not None:
+            upsert_order(session, store, reading.order)
         order = session.scalar(
             select(models.Order).where(
                 models.Order.store_id == store.id,
                 models.Order.external_id == request.order_external_id,
             )
         )
-        if order is None:  # the return arrived before its order: read the order first
-            order = upsert_order(session, store, adapter.fetch_order(request.order_external_id))
+        if order is None:
+            raise NotFound(f"order {request.order_external_id} is unknown to store {store.id}")
         _, follow_ups = create_return(session, store, order, request)
     elif parsed.kind == "return_update":
         follow_ups = _platform_status_changed(
@@ -258,6 +295,13 @@ def process_inbound(session: Session, adapter: Any, inbound: models.InboundEvent
     inbound.status = "processed"
     inbound.processed_at = utcnow()
     return follow_ups
+
+
+def inbound_failed(session: Session, inbound_id: int, error: str) -> None:
+    """A delivery that cannot be stored: say why on its row, for staff and the sweeper."""
+    inbound = session.get(models.InboundEvent, inbound_id, with_for_update=True)
+    if inbound is not None and inbound.status != "processed":
+        inbound.status, inbound.error = "failed", error
 
 
 def _platform_status_changed(

@@ -28,7 +28,7 @@ def decide_return(session: Session, return_id: int) -> list[FollowUp]:
         return_request_from_row(return_),
         order_from_row(return_.order),
         policy,
-        utcnow().astimezone(UTC).date(),
+        return_.requested_at.astimezone(UTC).date(),  # the window as it was when asked
         convert=table.convert,
     )
     by_line = {line.order_line_external_id: line for line in decision.lines}

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from ..db import models
 from ..db.mapping import address_from_dict
-from ..db.types import utcnow
 from ..domain import (
     Condition,
     Label,
@@ -198,13 +197,16 @@ def plan_fulfilment(session: Session, return_id: int) -> Purchase | None:
     account = session.scalar(
         select(models.CarrierAccount).where(
             models.CarrierAccount.merchant_id == return_.merchant_id,
+            models.CarrierAccount.name == option.get("account", ""),
             models.CarrierAccount.carrier == option["carrier"],
-            models.CarrierAccount.destination_id.in_([destination.id])
-            | models.CarrierAccount.destination_id.is_(None),
+            models.CarrierAccount.active,
         )
     )
     if account is None:
-        raise PermanentError(f"no {option['carrier']} account reaches {destination.code}")
+        raise PermanentError(
+            f"the {option['carrier']} account {option.get('account')!r} that quoted this route "
+            "is gone or inactive"
+        )
     shipment = shipment_for(return_, destination_of(destination))
     quote = RateQuote(
         carrier=option["carrier"],
@@ -224,8 +226,11 @@ def plan_fulfilment(session: Session, return_id: int) -> Purchase | None:
     )
 
 
-def record_purchase(session: Session, return_id: int, purchase: Purchase) -> None:
-    """The carrier call about to be made, in the outbox under its idempotency key."""
+def record_purchase(
+    session: Session, return_id: int, purchase: Purchase, retrying: bool = False
+) -> None:
+    """The carrier call about to be made, in the outbox under its idempotency key and claimed
+    by this job, so a second job for the same return does not buy a second label."""
     return_ = lock_return(session, return_id)
     if return_.status != Status.APPROVED:
         raise NothingToDo(f"return {return_.rma} has its label already")
@@ -241,15 +246,21 @@ def record_purchase(session: Session, return_id: int, purchase: Purchase) -> Non
         },
         target="carrier",
     )
-    action.attempts += 1
+    outbox.claim(action, retrying)
 
 
-def purchase_failed(session: Session, purchase: Purchase, error: str) -> None:
+def purchase_failed(
+    session: Session, purchase: Purchase, error: str, retry_in: float | None = None
+) -> None:
     action = session.scalar(
         select(models.OutboundAction).where(models.OutboundAction.idempotency_key == purchase.key)
     )
-    if action is not None:
-        action.status, action.last_error = "failed", error
+    if action is None:
+        return
+    if retry_in is None:
+        outbox.release(action, "failed", error)
+    else:
+        outbox.hold(action, error, retry_in)
 
 
 def store_label(
@@ -262,7 +273,7 @@ def store_label(
         select(models.OutboundAction).where(models.OutboundAction.idempotency_key == purchase.key)
     )
     if action is not None:
-        action.status, action.done_at, action.last_error = "done", utcnow(), ""
+        outbox.release(action, "done")
         action.result = {"tracking_number": label.tracking_number, "price": str(label.price)}
     shipment = models.Shipment(
         return_id=return_.id,

@@ -8,12 +8,15 @@ row of the same return is pending, and finishing a row queues the next one.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import models
+from ..db.types import utcnow
+from ..errors import NothingToDo
 from .common import FollowUp
 
 
@@ -91,3 +94,28 @@ def publish(
     """Push a change of the return to its platform, once per return and action."""
     _, follow_ups = add(session, return_, action, f"{action}:{return_.id}", payload)
     return follow_ups
+
+
+LEASE = timedelta(minutes=6)  # longer than a job may run (connector.jobs.JOB_TIMEOUT)
+
+
+def claim(row: models.OutboundAction, retrying: bool) -> None:
+    """Take the row for this job, or raise ``NothingToDo`` while another job holds it: a call
+    in flight, or one waiting out its backoff. A job's own scheduled retry takes it back."""
+    now = utcnow()
+    if row.claimed_until is not None and row.claimed_until > now and not retrying:
+        raise NothingToDo(f"{row.idempotency_key} is held by another job")
+    row.claimed_until = now + LEASE
+    row.attempts += 1
+
+
+def release(row: models.OutboundAction, status: str, error: str = "") -> None:
+    row.status, row.last_error, row.claimed_until = status, error, None
+    if status == "done":
+        row.done_at = utcnow()
+
+
+def hold(row: models.OutboundAction, error: str, seconds: float) -> None:
+    """A passing failure: keep the row for the job's retry, ``seconds`` from now."""
+    row.last_error = error
+    row.claimed_until = utcnow() + timedelta(seconds=seconds + 30)

@@ -36,7 +36,9 @@ class Call:
     invoke: Callable[[Any], PushResult] | None  # None: nothing to push for this platform
 
 
-def prepare(session: Session, action_id: int, public_url: str) -> tuple[Call, models.Store]:
+def prepare(
+    session: Session, action_id: int, public_url: str, retrying: bool = False
+) -> tuple[Call, models.Store]:
     action = session.get(models.OutboundAction, action_id, with_for_update=True)
     if action is None:
         raise NotFound(f"outbound action {action_id} does not exist")
@@ -49,7 +51,7 @@ def prepare(session: Session, action_id: int, public_url: str) -> tuple[Call, mo
     earlier = outbox.earlier_pending(session, action)
     if earlier is not None:  # a platform sees a return's changes in the order they happened
         raise NothingToDo(f"{action.idempotency_key} runs after {earlier}")
-    action.attempts += 1
+    outbox.claim(action, retrying)
     external = return_.external_id or ""
     key, payload = action.idempotency_key, action.payload
     invoke: Callable[[Any], PushResult] | None
@@ -93,9 +95,7 @@ def succeeded(session: Session, call: Call, result: PushResult) -> list[FollowUp
     if action.status == "done":
         return []
     return_ = lock_return(session, action.return_id or 0)
-    action.status = "done"
-    action.done_at = utcnow()
-    action.last_error = ""
+    outbox.release(action, "done")
     action.result = {
         "external_id": result.external_id,
         "already_done": result.already_done,
@@ -131,14 +131,17 @@ def succeeded(session: Session, call: Call, result: PushResult) -> list[FollowUp
     return follow_ups + try_resolve(session, return_)
 
 
-def failed(session: Session, call: Call, error: str, permanent: bool) -> list[FollowUp]:
-    """Record a failed push; a permanent failure lets the return's next push go ahead."""
+def failed(
+    session: Session, call: Call, error: str, retry_in: float | None = None
+) -> list[FollowUp]:
+    """Record a failed push: held for its retry in ``retry_in`` seconds, or failed for good
+    (``retry_in`` None), which lets the return's next push go ahead."""
     action = session.get(models.OutboundAction, call.action_id, with_for_update=True)
     assert action is not None
-    action.last_error = error
-    if not permanent:
+    if retry_in is not None:
+        outbox.hold(action, error, retry_in)
         return []
-    action.status = "failed"
+    outbox.release(action, "failed", error)
     follow_ups = outbox.next_after(session, action)
     if call.action == "refund":
         refund = session.get(models.Refund, action.payload["refund_id"])

@@ -7,15 +7,15 @@ refusals typed as ``RetryableError``, ``PermanentError`` or ``NothingToDo`` — 
 contract suite holds it to the same standard as the Shopify adapter.
 
 Credentials: ``external_id`` is the shop domain; ``secrets`` may hold ``webhook_secret`` and,
-during a rotation, ``previous_webhook_secret``; ``settings["path"]`` may name the store's file,
-which is otherwise ``sandbox.sqlite3`` in the context's data folder.
+during a rotation, ``previous_webhook_secret``. The store's file is always ``sandbox.sqlite3`` in
+the context's data folder: a setting that names a file would let whoever links a store make the
+server open or create any file it can write.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from connector.domain import Money, Order, ReturnRequest
@@ -78,11 +78,8 @@ class SandboxPlatform:
             )
             if secret
         ]
-        path = credentials.settings.get("path")
         self.client = SandboxClient.open(
-            Path(path) if path else context.data_dir / "sandbox.sqlite3",
-            self.shop,
-            http=context.http,
+            context.data_dir / "sandbox.sqlite3", self.shop, http=context.http
         )
 
     @property

@@ -711,8 +711,8 @@ def test_iter_orders_refuses_a_naive_since(adapter: SandboxPlatform) -> None:
 
 def test_an_unknown_shop_is_permanent(tmp_path: Path, marketplace: SandboxMarketplace) -> None:
     stranger = SandboxPlatform(
-        Credentials("nobody.sandbox.test", settings={"path": str(marketplace.path)}),
-        AdapterContext(data_dir=tmp_path / "elsewhere"),
+        Credentials("nobody.sandbox.test", settings={"path": "/tmp/ignored.sqlite3"}),
+        AdapterContext(data_dir=marketplace.path.parent),
     )
 
     with pytest.raises(PermanentError, match="no sandbox shop"):
@@ -1129,3 +1129,14 @@ def test_a_refund_without_a_platform_return_is_made_on_the_order(
     total = _order_total(order)
     with pytest.raises(PermanentError, match="above its total"):
         adapter.refund("refund:api:2", "", str(order["id"]), total, [])
+
+
+def test_the_store_file_cannot_be_chosen_by_settings(
+    tmp_path: Path, marketplace: SandboxMarketplace
+) -> None:
+    elsewhere = tmp_path / "chosen" / "x.sqlite3"
+    SandboxPlatform(
+        Credentials(SHOP, settings={"path": str(elsewhere)}),
+        AdapterContext(data_dir=marketplace.path.parent),
+    )
+    assert not elsewhere.parent.exists()

@@ -316,3 +316,17 @@ def test_returns_come_in_pages_with_the_pagination_header(a: Caller, three_retur
     }
     second = a.get("/api/v1/returns?page_size=2&page=2")
     assert [row["id"] for row in second.json] == [three_returns["shirt"]]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/returns/1099511627776",
+        "/api/v1/orders/1099511627776",
+        "/api/v1/returns?store_id=1099511627776",
+    ],
+)
+def test_an_id_beyond_the_database_range_is_a_clear_4xx(path: str, client, tenant_a) -> None:  # type: ignore[no-untyped-def]
+    response = client.get(path, headers={"Authorization": f"Bearer {tenant_a.key}"})
+    assert response.status_code in (404, 422)
+    assert response.is_json

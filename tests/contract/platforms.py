@@ -51,7 +51,7 @@ def sandbox(tmp_path: Path) -> PlatformUnderTest:
     marketplace.create_shop(shop, secret, "https://helloword.test/webhooks/sandbox")
     orders = marketplace.load_demo_orders(shop, 10, seed=11, today=date(2025, 6, 30))
     adapter = SandboxPlatform(
-        Credentials(shop, {"webhook_secret": secret}, {"path": str(marketplace.path)}),
+        Credentials(shop, {"webhook_secret": secret}),
         AdapterContext(data_dir=tmp_path),
     )
     remaining = iter(orders)

@@ -4,7 +4,7 @@ not when a worker dies between the platform's answer and our record of it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -132,7 +132,12 @@ def test_a_crash_after_the_platform_refunded_does_not_refund_again(ctx: dict[str
         )
     publish.push(adapter, call)  # the platform refunds; then the worker dies
 
-    result = jobs.perform_outbound_action(refund_job.args[0])  # the retry
+    # while the dead job's claim lasts, nobody pushes again
+    assert "held by another job" in jobs.perform_outbound_action(refund_job.args[0])["skipped"]
+    with runtime.db.transaction() as session:  # the claim runs out; the sweeper retries
+        row = session.get(models.OutboundAction, refund_job.args[0])
+        row.claimed_until = datetime.now(UTC) - timedelta(seconds=1)
+    result = jobs.perform_outbound_action(refund_job.args[0])
     assert "follow_ups" in result
     with runtime.db.session() as session:
         refund = session.scalars(

@@ -324,7 +324,9 @@ def test_option_as_dict_gives_decimal_strings_consistent_with_net_cost():
         "transit_days": 4,
         "allowed": True,
         "why_not": "",
+        "account": label["account"],
     }
+    assert label["account"]  # the account that quoted, so the label is bought on it
     components = (
         Decimal(label["shipping"])
         + Decimal(label["handling"])

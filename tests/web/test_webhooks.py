@@ -33,7 +33,6 @@ def store(app: Flask) -> int:
             "sandbox",
             SHOP,
             secrets={"webhook_secret": SECRET, "previous_webhook_secret": PREVIOUS},
-            settings={"path": str(runtime.settings.instance_path / "sandbox.sqlite3")},
         )
         return row.id
 

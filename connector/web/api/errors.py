@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Blueprint, request
 from flask_smorest import Api
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -57,7 +58,18 @@ def conflict(error: IllegalTransition) -> ErrorResponse:
     return error_body(409, str(error))
 
 
+def out_of_range(error: Exception) -> ErrorResponse:
+    """A number the database cannot hold (an id or weight beyond its integer range)."""
+    return error_body(
+        422,
+        "a number in the request is out of range",
+        {"json": {"_schema": ["a number in the request is larger than this service accepts"]}},
+    )
+
+
 def translate_service_errors(blueprint: Blueprint) -> None:
+    blueprint.register_error_handler(DataError, out_of_range)
+    blueprint.register_error_handler(OverflowError, out_of_range)
     blueprint.register_error_handler(ValidationError, invalid)
     blueprint.register_error_handler(NotFound, not_found)
     blueprint.register_error_handler(IllegalTransition, conflict)
