@@ -109,7 +109,7 @@ def ledger_verify() -> None:
 
     runtime = current_runtime()
     checked = 0
-    with runtime.db.session() as session:
+    with runtime.db.snapshot() as session:  # returns and events read as of one moment
         for _, breach in verify_all(session):
             if breach is not None:
                 click.echo(f"ledger broken: {breach}")

@@ -34,6 +34,13 @@ class Database:
         with self.sessions() as session, session.begin():
             yield session
 
+    def snapshot(self) -> Session:
+        """A session whose reads all see one moment (REPEATABLE READ on PostgreSQL; on SQLite a
+        read transaction in WAL mode already does), for checks that read several tables."""
+        if self.is_sqlite:
+            return self.sessions(bind=self._reader)
+        return self.sessions(bind=self.engine.execution_options(isolation_level="REPEATABLE READ"))
+
     def session(self) -> Session:
         """A session for reading. Writes go through ``transaction()``."""
         return self.sessions(bind=self._reader)

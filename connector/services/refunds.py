@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from ..db import models
 from ..domain import Money
 from ..domain.events import EventKind
+from ..errors import ValidationError
 from . import outbox
-from .common import FollowUp, record
+from .common import FollowUp, lock_return, record
 
 
 def refund_amount(return_: models.Return) -> Money:
@@ -29,7 +30,9 @@ def refund_amount(return_: models.Return) -> Money:
     return amount
 
 
-def request_refund(session: Session, return_: models.Return, trigger: str) -> list[FollowUp]:
+def request_refund(
+    session: Session, return_: models.Return, trigger: str, actor: str = "system"
+) -> list[FollowUp]:
     live = session.scalar(
         select(models.Refund).where(
             models.Refund.return_id == return_.id, models.Refund.status.in_(["pending", "issued"])
@@ -60,6 +63,7 @@ def request_refund(session: Session, return_: models.Return, trigger: str) -> li
         return_,
         EventKind.REFUND_REQUESTED,
         {"refund": key, "amount": str(amount), "trigger": trigger},
+        actor=actor,
     )
     lines = [
         [line.order_line.external_id, line.quantity]
@@ -70,3 +74,17 @@ def request_refund(session: Session, return_: models.Return, trigger: str) -> li
         session, return_, "refund", key, {"refund_id": refund.id, "lines": lines}
     )
     return follow_ups
+
+
+def retry_refund(session: Session, return_id: int, actor: str) -> list[FollowUp]:
+    """Staff ask again for a refund that failed for good (the platform was down for hours, a
+    payment method expired): a new refund, under the next sequence number and key."""
+    return_ = lock_return(session, return_id)
+    statuses = set(
+        session.scalars(select(models.Refund.status).where(models.Refund.return_id == return_id))
+    )
+    if statuses & {"pending", "issued"}:
+        raise ValidationError("refund", f"return {return_.rma} has a refund pending or issued")
+    if "failed" not in statuses:
+        raise ValidationError("refund", f"return {return_.rma} has no failed refund to retry")
+    return request_refund(session, return_, trigger="staff", actor=actor)

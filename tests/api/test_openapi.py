@@ -24,6 +24,7 @@ PATHS = {
     "/api/v1/returns/{return_id}/grade": {"post"},
     "/api/v1/returns/{return_id}/cancel": {"post"},
     "/api/v1/returns/{return_id}/review": {"post"},
+    "/api/v1/returns/{return_id}/refund": {"post"},
     "/api/v1/api-keys": {"get", "post"},
     "/api/v1/api-keys/{key_id}": {"delete"},
 }

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from rq import SimpleWorker
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from connector import jobs
 from connector.db import models
@@ -176,3 +176,38 @@ def test_the_whole_return_closes_after_grading(ctx: dict[str, Any]) -> None:
     pushes = SandboxMarketplace(ctx["setup"].marketplace_path).pushes(SHOP)
     # a return made through the API is unknown to the platform: only the refund is pushed
     assert [p["kind"] for p in pushes] == ["refund"]
+
+
+def test_a_refund_that_failed_for_good_can_be_asked_again(ctx: dict[str, Any]) -> None:
+    from connector.errors import ValidationError
+    from connector.services.refunds import retry_refund
+
+    runtime = ctx["runtime"]
+    return_id = _shipped_return(ctx)
+    with pytest.raises(ValidationError, match="no failed refund"), runtime.db.transaction() as s:
+        retry_refund(s, return_id, "staff:ana")
+    with runtime.db.transaction() as session:  # received; its refund job is not run yet
+        receiving.receive(session, return_id, None, "", "test:warehouse")
+    with pytest.raises(ValidationError, match="pending or issued"), runtime.db.transaction() as s:
+        retry_refund(s, return_id, "staff:ana")
+    with runtime.db.transaction() as session:  # the platform was down longer than the backoff
+        session.execute(update(models.Refund).values(status="failed"))
+        session.execute(
+            update(models.OutboundAction)
+            .where(models.OutboundAction.action == "refund")
+            .values(status="failed")
+        )
+    with runtime.db.transaction() as session:
+        follow_ups = retry_refund(session, return_id, "staff:ana")
+    jobs.enqueue_all(runtime, follow_ups)
+    drain(ctx["app"])
+    with runtime.db.session() as session:
+        refunds = session.scalars(
+            select(models.Refund)
+            .where(models.Refund.return_id == return_id)
+            .order_by(models.Refund.sequence)
+        ).all()
+    assert [(r.sequence, r.status, r.trigger) for r in refunds] == [
+        (1, "failed", "received"),
+        (2, "issued", "staff"),
+    ]

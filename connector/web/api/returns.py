@@ -22,7 +22,7 @@ from ...errors import NotFound, ValidationError
 from ...jobs import enqueue_all
 from ...ledger import verify_return
 from ...runtime import current_runtime
-from ...services import FollowUp, intake, lifecycle, receiving
+from ...services import FollowUp, intake, lifecycle, receiving, refunds
 from .auth import actor, api_blueprint, merchant_id, owned
 from .schemas import (
     CancelSchema,
@@ -191,6 +191,13 @@ def review(body: dict[str, Any], return_id: int) -> RowWith:
     )
 
 
+@blp.post("/<int:return_id>/refund")
+@blp.response(200, ReturnDetailSchema)
+def retry_refund(return_id: int) -> RowWith:
+    """Ask again for a refund that failed for good; the new one has the next sequence number."""
+    return _act(return_id, lambda session: refunds.retry_refund(session, return_id, actor()))
+
+
 def _act(return_id: int, work: Callable[[Session], list[FollowUp]]) -> RowWith:
     runtime = current_runtime()
     with runtime.db.transaction() as session:
@@ -231,7 +238,7 @@ def _return_request(order: models.Order, body: dict[str, Any]) -> ReturnRequest:
 
 def _detail(return_id: int) -> RowWith:
     """The return with everything that happened to it, loaded for dumping."""
-    with current_runtime().db.session() as session:
+    with current_runtime().db.snapshot() as session:  # the return and its ledger, as one
         return_ = owned(session, models.Return, return_id, "return", *_WITH_LINES)
         shipments = list(
             session.scalars(
