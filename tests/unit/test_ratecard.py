@@ -314,7 +314,7 @@ GOOD_RATE = "x,STD,US,0,30,flat,5.00,,,0,USD,2,4"
          "rates.csv", 3, "price"),
         (["US,US,"], [GOOD_SERVICE], ["x,STD,EU,0,30,flat,5.00,,,0,USD,2,4"],
          "rates.csv", 2, "zone_id"),
-        (["US,US,"], [GOOD_SERVICE], ["x,STD,US,0,30,flat,5.00,,,0,XXX,2,4"],
+        (["US,US,"], [GOOD_SERVICE], ["x,STD,US,0,30,flat,5.00,,,0,QQQ,2,4"],
          "rates.csv", 2, "currency"),
         (["US,US,"], [GOOD_SERVICE], ["x,STD,US,0,30,weird,5.00,,,0,USD,2,4"],
          "rates.csv", 2, "mode"),
