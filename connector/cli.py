@@ -228,7 +228,7 @@ def run(port: int, orders: int) -> None:
                 f"  Health        {base}/healthz   {base}/readyz",
                 f"  Webhooks      {base}/webhooks/<platform>",
                 f"  Sandbox store {setup.shop} ({orders} demo orders)",
-                f"  API key       {setup.api_key or '(issued before: helloword merchants key)'}",
+                f"  API key       {setup.api_key or NEW_KEY_HINT}",
                 f"  Database      {runtime.settings.database_url}",
                 f"  Redis         {redis_url}",
                 "",
@@ -242,6 +242,9 @@ def run(port: int, orders: int) -> None:
             manager.add_process(name, command, env=env)
     manager.loop()
     sys.exit(manager.returncode or 0)
+
+
+NEW_KEY_HINT = "shown on the first run; another: helloword merchants key 'Sandbox Outfitters'"
 
 
 def _procfile() -> dict[str, str]:
