@@ -57,7 +57,7 @@ def network_file(setting: object) -> Path:
 
 
 def dropoff_code_for(idempotency_key: str) -> str:
-    """``DO-7KQ2-M9TA``-style code from the key's SHA-256: a retried issue (same key) gets the same code."""
+    """A ``DO-7KQ2-M9TA``-style code from the key's SHA-256: the same key, the same code."""
     number = int.from_bytes(hashlib.sha256(idempotency_key.encode("utf-8")).digest()[:5], "big")
     chars = "".join(_CODE_ALPHABET[(number >> (5 * shift)) & 31] for shift in range(7, -1, -1))
     return f"DO-{chars[:4]}-{chars[4:]}"
