@@ -118,6 +118,59 @@ def ledger_verify() -> None:
     click.echo(f"ledger intact: {checked} returns verified")
 
 
+# --- policy -----------------------------------------------------------------------------
+
+
+@main.group()
+def policy() -> None:
+    """Return policies: check a document, or see what it would change."""
+
+
+def _read_policy(path: str) -> dict[str, Any]:
+    from .rules import PolicyError
+    from .rules.policy import parse_policy_text
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return parse_policy_text(handle.read()).document
+    except PolicyError as error:
+        for where, message in error.errors:
+            click.echo(f"{path}: {where}: {message}", err=True)
+        sys.exit(1)
+
+
+@policy.command("check")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def policy_check(path: str) -> None:
+    """Validate the policy document in PATH (YAML or JSON); exit 1 listing every error."""
+    document = _read_policy(path)
+    rules = document.get("rules", [])
+    click.echo(f"{path}: valid, {len(rules)} rules")
+
+
+@policy.command("simulate")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--merchant", "merchant_name", required=True, help="Whose returns to replay.")
+@click.option("--days", default=90, show_default=True, help="How far back to look.")
+@click.option("--examples", default=5, show_default=True)
+def policy_simulate(path: str, merchant_name: str, days: int, examples: int) -> None:
+    """Replay the merchant's returns of the last DAYS days under PATH and under the active
+    policy, and print (as JSON) how many decisions change, by rule, with examples."""
+    from .errors import NotFound
+    from .services import merchants as merchant_service
+    from .services import policies
+
+    document = _read_policy(path)
+    runtime = current_runtime()
+    with runtime.db.snapshot() as session:
+        try:
+            merchant = merchant_service.merchant_by_name(session, merchant_name)
+        except NotFound as error:
+            raise click.UsageError(str(error)) from None
+        report = policies.simulate(session, merchant.id, document, days, examples=examples)
+    click.echo(json.dumps(report, indent=2, default=str))
+
+
 # --- workers ----------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,7 +14,7 @@ from ..db.types import utcnow
 from ..domain import Status
 from ..domain.events import EventKind
 from ..errors import NothingToDo, ValidationError
-from ..rules import Outcome, decide
+from ..rules import LineDecision, Outcome, decide
 from . import fx, outbox, policies
 from .common import FollowUp, lock_return, move, record
 
@@ -30,23 +31,17 @@ def decide_return(session: Session, return_id: int) -> list[FollowUp]:
         policy,
         return_.requested_at.astimezone(UTC).date(),  # the window as it was when asked
         convert=table.convert,
+        context=policies.context_for(session, return_),
     )
     by_line = {line.order_line_external_id: line for line in decision.lines}
     for line in return_.lines:
         line_decision = by_line[line.order_line.external_id]
         line.outcome = line_decision.outcome.value
         line.decision_reason = line_decision.reason
-    lines = [
-        {
-            "line": d.order_line_external_id,
-            "outcome": d.outcome.value,
-            "reason": d.reason,
-            "rule_ids": list(d.rule_ids),
-            "queue": d.queue,
-            "explanation": d.explanation,
-        }
-        for d in decision.lines
-    ]
+    lines = [_line_record(d) for d in decision.lines]
+    approved = [d for d in decision.lines if d.outcome is Outcome.APPROVE]
+    # the policy lets the buyer keep the goods when every line it approves says so
+    return_.returnless = bool(approved) and all(d.returnless for d in approved)
     session.add(
         models.Decision(
             return_id=return_.id,
@@ -58,18 +53,45 @@ def decide_return(session: Session, return_id: int) -> list[FollowUp]:
     )
     return_.refund_trigger = decision.refund_trigger.value
     payload = {"outcome": decision.outcome.value, "policy_version": version, "lines": lines}
-    if decision.outcome is Outcome.REVIEW:
+    if decision.effective_outcome is Outcome.REVIEW:
         return_.review_queue = decision.queue
         move(session, return_, Status.IN_REVIEW, EventKind.RETURN_DECIDED, payload, "policy")
         return []
-    if decision.outcome is Outcome.DECLINE:
+    if decision.effective_outcome is Outcome.DECLINE:
         move(session, return_, Status.DECLINED, EventKind.RETURN_DECIDED, payload, "policy")
+        # platforms know a few decline reasons; the policy's own code stays in the note
         reason = decision.lines[0].reason
+        reason = reason if reason in PLATFORM_DECLINE_REASONS else "OTHER"
         return outbox.publish(
             session, return_, "decline", {"reason": reason, "note": decision.explain()}
         )
     move(session, return_, Status.APPROVED, EventKind.RETURN_DECIDED, payload, "policy")
     return _approved(session, return_)
+
+
+PLATFORM_DECLINE_REASONS = frozenset({"RETURN_PERIOD_ENDED", "FINAL_SALE", "OTHER"})
+
+
+def _line_record(line: LineDecision) -> dict[str, Any]:
+    """A line's decision as stored: enough to refund, route and explain it later."""
+    fee = line.restocking_fee
+    return {
+        "line": line.order_line_external_id,
+        "outcome": line.outcome.value,
+        "reason": line.reason,
+        "rule_id": line.rule_id,
+        "rule_ids": list(line.rule_ids),
+        "queue": line.queue,
+        "returnless": line.returnless,
+        "refund_trigger": line.refund_trigger.value,
+        "window_days": line.window_days,
+        "resolutions": [r.value for r in line.resolutions],
+        "restocking_fee": {"amount": str(fee.amount), "currency": fee.currency} if fee else None,
+        "bonus_credit_percent": str(line.bonus_credit_percent),
+        "statutory": line.statutory,
+        "messages": [m.as_dict() for m in line.messages],
+        "explanation": line.explanation,
+    }
 
 
 def review(

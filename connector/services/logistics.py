@@ -116,6 +116,9 @@ def plan_route(session: Session, return_id: int, carrier_for: CarrierFor) -> Pla
     ).all()
     candidates: list[Candidate] = []
     notes: list[str] = []
+    if return_.returnless:  # the policy lets the buyer keep the goods: no way back to price
+        destinations = []
+        notes.append("the policy grants a returnless refund")
     for row in destinations:
         destination = destination_of(row)
         if not destination.serves(country):

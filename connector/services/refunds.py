@@ -18,16 +18,33 @@ from . import outbox
 from .common import FollowUp, lock_return, record
 
 
-def refund_amount(return_: models.Return) -> Money:
+def refund_amount(session: Session, return_: models.Return) -> Money:
+    """The approved lines' value, less the restocking fees the policy set on them."""
     currency = return_.order.currency
+    fees = _restocking_fees(session, return_)
     amount = Money.zero(currency)
     for line in return_.lines:
         if line.outcome == "approve":
-            amount = (
-                amount
-                + Money.from_minor(line.order_line.unit_price_minor, currency) * line.quantity
-            )
+            value = Money.from_minor(line.order_line.unit_price_minor, currency) * line.quantity
+            fee = fees.get(line.order_line.external_id)
+            amount = amount + (value - fee if fee is not None and fee <= value else value)
     return amount
+
+
+def _restocking_fees(session: Session, return_: models.Return) -> dict[str, Money]:
+    """Each line's restocking fee, from the policy's decision on the return."""
+    decision = session.scalar(
+        select(models.Decision)
+        .where(models.Decision.return_id == return_.id, models.Decision.actor == "policy")
+        .order_by(models.Decision.id.desc())
+        .limit(1)
+    )
+    fees: dict[str, Money] = {}
+    for line in decision.lines if decision else []:
+        fee = line.get("restocking_fee")
+        if fee and fee["currency"] == return_.order.currency:
+            fees[line["line"]] = Money.of(fee["amount"], fee["currency"])
+    return fees
 
 
 def request_refund(
@@ -46,7 +63,7 @@ def request_refund(
         )
         or 0
     ) + 1
-    amount = refund_amount(return_)
+    amount = refund_amount(session, return_)
     key = f"refund:{return_.id}:{sequence}"
     refund = models.Refund(
         return_id=return_.id,

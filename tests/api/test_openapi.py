@@ -25,6 +25,10 @@ PATHS = {
     "/api/v1/returns/{return_id}/cancel": {"post"},
     "/api/v1/returns/{return_id}/review": {"post"},
     "/api/v1/returns/{return_id}/refund": {"post"},
+    "/api/v1/returns/preview": {"post"},
+    "/api/v1/policy": {"get", "put"},
+    "/api/v1/policy/versions": {"get"},
+    "/api/v1/policy/simulate": {"post"},
     "/api/v1/api-keys": {"get", "post"},
     "/api/v1/api-keys/{key_id}": {"delete"},
 }

@@ -141,3 +141,27 @@ def test_help_lists_the_setup_commands(settings: Settings, tmp_path: Path) -> No
     result = _helloword(settings, "--help")
     for command in ("db", "merchants", "demo", "ledger", "worker", "run"):
         assert command in result.stdout
+
+
+def test_policy_check_accepts_a_valid_document(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        "version: 1\ncurrency: USD\nrules:\n"
+        "  - id: final-sale\n    when: {tag: final-sale}\n"
+        "    then: {decision: decline, reason: FINAL_SALE}\n"
+    )
+    result = _helloword(settings, "policy", "check", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "valid, 1 rules" in result.stdout
+
+
+def test_policy_check_lists_every_error_with_its_path(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "policy.json"
+    path.write_text(
+        '{"version": 1, "currency": "USD", "rules": ['
+        '{"id": "a", "when": {"line_value": {"gt": "x"}}, "then": {"decision": "review"}}]}'
+    )
+    result = _helloword(settings, "policy", "check", str(path))
+    assert result.returncode == 1
+    assert "rules[0].when.line_value.gt" in result.stderr
+    assert "rules[0].then" in result.stderr

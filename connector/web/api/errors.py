@@ -19,7 +19,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from ...domain import IllegalTransition
-from ...errors import NotFound, ValidationError
+from ...errors import NotFound, PermanentError, ValidationError
+from ...rules import PolicyError
+from ...rules.engine import NoExchangeRate
 
 API_PREFIX = "/api"
 
@@ -67,7 +69,25 @@ def out_of_range(error: Exception) -> ErrorResponse:
     )
 
 
+def invalid_policy(error: PolicyError) -> ErrorResponse:
+    """Every error of a policy document, each at its path (``rules[3].when.line_value.gt``)."""
+    located = {path: [message] for path, message in error.errors}
+    return error_body(422, "the policy document is not valid", {"json": located})
+
+
+def no_rate(error: NoExchangeRate) -> ErrorResponse:
+    return error_body(422, str(error), {"json": {"currency": [str(error)]}})
+
+
+def misconfigured(error: PermanentError) -> ErrorResponse:
+    """Work refused for a reason in the merchant's setup (a missing exchange rate, say)."""
+    return error_body(422, str(error))
+
+
 def translate_service_errors(blueprint: Blueprint) -> None:
+    blueprint.register_error_handler(PermanentError, misconfigured)
+    blueprint.register_error_handler(PolicyError, invalid_policy)
+    blueprint.register_error_handler(NoExchangeRate, no_rate)
     blueprint.register_error_handler(DataError, out_of_range)
     blueprint.register_error_handler(OverflowError, out_of_range)
     blueprint.register_error_handler(ValidationError, invalid)
