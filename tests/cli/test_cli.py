@@ -165,3 +165,17 @@ def test_policy_check_lists_every_error_with_its_path(settings: Settings, tmp_pa
     assert result.returncode == 1
     assert "rules[0].when.line_value.gt" in result.stderr
     assert "rules[0].then" in result.stderr
+
+
+def test_policy_simulate_reports_for_the_named_merchant(settings: Settings, tmp_path: Path) -> None:
+    import json
+
+    _helloword(settings, "merchants", "create", "Simulated Co")
+    path = tmp_path / "policy.yaml"
+    path.write_text("version: 1\ncurrency: USD\ndefaults: {window_days: 10}\n")
+    result = _helloword(settings, "policy", "simulate", str(path), "--merchant", "Simulated Co")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["returns"], report["changed"], report["days"]) == (0, 0, 90)
+    unknown = _helloword(settings, "policy", "simulate", str(path), "--merchant", "Nobody")
+    assert unknown.returncode != 0 and "Nobody" in unknown.stderr
