@@ -19,6 +19,8 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import re2
+
 from ..domain.returns import Condition, Reason
 
 Facts = tuple[Any, ...]
@@ -50,6 +52,8 @@ OPERATORS = ("eq", "in", "not_in", "lt", "lte", "gt", "gte", "between", "matches
 COMBINATORS = ("all", "any", "not")
 MAX_DEPTH = 16  # combinators nested deeper than this are refused
 MAX_PATTERN = 500
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad pattern is reported by path, not logged
 _ORDERED = frozenset({"days", "count", "number", "amount"})
 _TEXTUAL = frozenset({"text", "country", "tags", "reason", "condition"})
 _REASONS = tuple(reason.value for reason in Reason)
@@ -275,7 +279,9 @@ def _operand(kind: str, value: Any, path: str, report: Report) -> Any:
     return value
 
 
-def _pattern(value: Any, path: str, report: Report) -> re.Pattern[str] | None:
+def _pattern(value: Any, path: str, report: Report) -> Any:
+    """The pattern compiled by RE2, whose matching takes time linear in the text: a policy's
+    pattern runs on every request, so none may backtrack for ever (``^(a+)+$``)."""
     if not isinstance(value, str) or not value:
         report(path, "expected a regular expression as text")
         return None
@@ -283,15 +289,32 @@ def _pattern(value: Any, path: str, report: Report) -> re.Pattern[str] | None:
         report(path, f"a pattern is at most {MAX_PATTERN} characters")
         return None
     try:
-        return re.compile(value)
-    except re.error as error:
-        report(path, f"invalid regular expression: {error}")
+        return re2.compile(value, options=_RE2_OPTIONS)
+    except (re2.error, OverflowError, RecursionError) as error:
+        detail = error.args[0] if error.args else error
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", "replace")
+        report(path, f"invalid regular expression: {detail}")
         return None
+
+
+MAX_NUMBER = Decimal(10) ** 12  # no amount, count or percentage in a policy comes near
 
 
 def decimal_of(value: Any) -> Decimal | None:
     """A document's number as an exact ``Decimal``: floats through ``str`` (``12.5`` is
-    ``Decimal("12.5")``, never its binary expansion), numeric text as written; else None."""
+    ``Decimal("12.5")``, never its binary expansion), numeric text as written; else None,
+    also for numbers beyond a trillion or finer than a millionth, which no policy means."""
+    number = _decimal(value)
+    if number is None or number.adjusted() > 12 or abs(number) > MAX_NUMBER:
+        return None
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -6:
+        return None
+    return number
+
+
+def _decimal(value: Any) -> Decimal | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

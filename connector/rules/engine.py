@@ -172,6 +172,8 @@ def decide(
     if not context.country:
         address = request.buyer_address or order.shipping_address
         context = replace(context, country=address.country)
+    if context.order_total is None:  # order_value is the order's total, as in a preview
+        context = replace(context, order_total=order.total)
     lines = []
     for requested in request.lines:
         line = order.line(requested.order_line_external_id)

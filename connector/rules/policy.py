@@ -178,10 +178,32 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 # Reading and caching --------------------------------------------------------------------
 
 
+MAX_TEXT = 256 * 1024  # a policy of a few hundred rules is a few tens of KiB
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """YAML without aliases: ``*a`` repeated in nested lists expands exponentially (a
+    "billion laughs" document), and a policy has no use for them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a policy", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
 def parse_policy_text(text: str, revision: int | None = None) -> Policy:
     """A policy from YAML or JSON text (JSON is read as the YAML it also is)."""
+    if len(text) > MAX_TEXT:
+        raise PolicyError("$", f"a policy is at most {MAX_TEXT // 1024} KiB of text")
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_PlainLoader)
+    except (RecursionError, ValueError):
+        raise PolicyError(
+            "$", "the document nests too deeply or holds too large a number"
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -461,8 +483,8 @@ def _settings(given: dict[str, Any], prefix: str, errors: _Errors) -> Settings:
         values["restocking_fee"] = _fee(given["restocking_fee"], f"{prefix}restocking_fee", errors)
     if "bonus_credit_percent" in given:
         percent = decimal_of(given["bonus_credit_percent"])
-        if percent is None or percent < 0:
-            errors(f"{prefix}bonus_credit_percent", "expected a number, 0 or more")
+        if percent is None or not 0 <= percent <= 1000:
+            errors(f"{prefix}bonus_credit_percent", "expected a percentage from 0 to 1000")
         else:
             values["bonus_credit_percent"] = percent
     if "returnless" in given:

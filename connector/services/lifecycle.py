@@ -39,9 +39,7 @@ def decide_return(session: Session, return_id: int) -> list[FollowUp]:
         line.outcome = line_decision.outcome.value
         line.decision_reason = line_decision.reason
     lines = [_line_record(d) for d in decision.lines]
-    approved = [d for d in decision.lines if d.outcome is Outcome.APPROVE]
-    # the policy lets the buyer keep the goods when every line it approves says so
-    return_.returnless = bool(approved) and all(d.returnless for d in approved)
+    return_.returnless = _returnless(lines, return_)
     session.add(
         models.Decision(
             return_id=return_.id,
@@ -70,6 +68,14 @@ def decide_return(session: Session, return_id: int) -> list[FollowUp]:
 
 
 PLATFORM_DECLINE_REASONS = frozenset({"RETURN_PERIOD_ENDED", "FINAL_SALE", "OTHER"})
+
+
+def _returnless(records: list[dict[str, Any]], return_: models.Return) -> bool:
+    """The buyer keeps the goods only when the policy said so for every line that may still
+    come back (approved, or waiting in review): one line to ship means a parcel anyway."""
+    outcomes = {line.order_line.external_id: line.outcome for line in return_.lines}
+    live = [r for r in records if outcomes.get(r["line"], r["outcome"]) != Outcome.DECLINE]
+    return bool(live) and all(r["returnless"] for r in live)
 
 
 def _line_record(line: LineDecision) -> dict[str, Any]:
@@ -111,6 +117,13 @@ def review(
     )
     payload = {"outcome": outcome.value, "note": note, "queue": return_.review_queue}
     return_.review_queue = ""
+    policy_decision = session.scalar(
+        select(models.Decision)
+        .where(models.Decision.return_id == return_.id, models.Decision.actor == "policy")
+        .order_by(models.Decision.id.desc())
+        .limit(1)
+    )
+    return_.returnless = _returnless(policy_decision.lines if policy_decision else [], return_)
     if not approve:
         move(session, return_, Status.DECLINED, EventKind.RETURN_REVIEWED, payload, actor)
         return outbox.publish(session, return_, "decline", {"reason": "OTHER", "note": note})

@@ -40,6 +40,10 @@ def save(session: Session, merchant_id: int, document: dict[str, Any]) -> models
     """Store the document as the next version; a document with errors raises ``PolicyError``
     naming every one, and nothing is stored."""
     parse_policy(document)
+    # two saves at once wait for each other instead of both taking the same version number
+    session.execute(
+        select(models.Merchant.id).where(models.Merchant.id == merchant_id).with_for_update()
+    )
     row = latest(session, merchant_id)
     saved = models.Policy(
         merchant_id=merchant_id, version=(row.version if row else 0) + 1, document=document
@@ -87,6 +91,20 @@ def context_for(session: Session, return_: models.Return) -> RequestContext:
     )
 
 
+def _what_counts(line: Any) -> tuple[Any, ...]:
+    """What a buyer or the money would notice of a line's decision."""
+    return (
+        line.outcome,
+        line.reason,
+        line.queue,
+        line.returnless,
+        line.refund_trigger,
+        line.resolutions,
+        line.restocking_fee,
+        line.bonus_credit_percent,
+    )
+
+
 def simulate(
     session: Session,
     merchant_id: int,
@@ -121,7 +139,7 @@ def simulate(
         differing = [
             (old, new)
             for old, new in zip(before.lines, after.lines, strict=True)
-            if (old.outcome, old.reason, old.queue) != (new.outcome, new.reason, new.queue)
+            if _what_counts(old) != _what_counts(new)
         ]
         if not differing:
             continue

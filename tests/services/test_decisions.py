@@ -101,3 +101,60 @@ def test_a_restocking_fee_comes_off_the_refund(ctx: dict[str, Any]) -> None:
         ).one()
         price = return_.lines[0].order_line.unit_price_minor
     assert refund.amount_minor == price - round(price / 10)
+
+
+def test_one_returnless_line_does_not_keep_a_reviewed_line_from_coming_back(
+    ctx: dict[str, Any],
+) -> None:
+    runtime = ctx["runtime"]
+    with runtime.db.session() as session:
+        order = next(
+            o
+            for o in session.scalars(select(models.Order).order_by(models.Order.id))
+            if len(o.lines) >= 2 and o.delivered_at is not None
+        )
+        first, second = order.lines[0], order.lines[1]
+        order_external = order.external_id
+    document = {
+        "version": 1,
+        "currency": "USD",
+        "defaults": {"window_days": 365},
+        "rules": [
+            {
+                "id": "keep-it",
+                "when": {"sku": first.sku},
+                "then": {"decision": "approve", "returnless": True},
+            },
+            {
+                "id": "look",
+                "when": {"quantity": {"gte": 1}},
+                "then": {"decision": "review", "queue": "look"},
+            },
+        ],
+    }
+    with runtime.db.transaction() as session:
+        policies.save(session, ctx["setup"].merchant_id, document)
+        store = session.get(models.Store, ctx["setup"].store_id)
+        order_row = session.scalars(
+            select(models.Order).where(models.Order.external_id == order_external)
+        ).one()
+        request = ReturnRequest(
+            order_external,
+            (
+                ReturnLine(first.external_id, 1, Reason.UNWANTED, Condition.UNUSED),
+                ReturnLine(second.external_id, 1, Reason.UNWANTED, Condition.UNUSED),
+            ),
+            datetime.now(UTC),
+        )
+        return_, follow_ups = intake.create_return(session, store, order_row, request, source="api")
+        return_id = return_.id
+    jobs.enqueue_all(runtime, follow_ups)
+    drain(ctx["app"])
+    with runtime.db.session() as session:
+        return_ = session.get(models.Return, return_id)
+        assert (return_.status, return_.returnless) == ("IN_REVIEW", False)
+    from connector.services import lifecycle
+
+    with runtime.db.transaction() as session:
+        follow_ups = lifecycle.review(session, return_id, True, "fine", "staff:ana")
+        assert session.get(models.Return, return_id).returnless is False

@@ -330,7 +330,7 @@ def test_yaml_that_is_not_a_mapping_is_refused():
         (
             _document(_rule(then={"bonus_credit_percent": -5})),
             "rules[0].then.bonus_credit_percent",
-            "0 or more",
+            "from 0 to 1000",
         ),
         (_document(_rule(then={"returnless": "yes"})), "rules[0].then.returnless", "true or false"),
         (_document(_rule(then={"require_photos": -1})), "rules[0].then.require_photos", "0 or"),
@@ -465,3 +465,60 @@ def test_every_catalogue_has_every_message_with_the_same_parameters(locale):
     assert set(catalogue) == set(PARAMETERS)
     for message_id, names in PARAMETERS.items():
         assert placeholders(catalogue[message_id]) == set(names), message_id
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (
+            "a: &a0 [x]\n"
+            + "".join(
+                f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]\n" for i in range(1, 9)
+            ),
+            "aliases",
+        ),
+        ("rules: " + "[" * 3000 + "]" * 3000, "nests too deeply"),
+        ("version: 1\ndefaults: {window_days: " + "9" * 5000 + "}\n", "too large"),
+    ],
+    ids=["alias-bomb", "deep-nesting", "huge-integer"],
+)
+def test_hostile_text_is_refused_quickly_and_by_name(text: str, words: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy_text(text)
+    assert words in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("then", "path"),
+    [
+        ({"restocking_fee": {"amount": "1e27"}}, "rules[0].then.restocking_fee.amount"),
+        ({"bonus_credit_percent": "1E+1000000"}, "rules[0].then.bonus_credit_percent"),
+    ],
+)
+def test_numbers_no_policy_means_are_refused(then: dict[str, object], path: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        compile_policy(_document(_rule(then=then)))
+    assert path in dict(caught.value.errors)
+
+
+def test_a_pattern_that_would_backtrack_runs_in_linear_time() -> None:
+    import time
+
+    policy = compile_policy(
+        _document(
+            _rule(when={"sku": {"matches": "^(a+)+$"}}, then={"decision": "review", "queue": "q"})
+        )
+    )
+    started = time.perf_counter()
+    assert policy.rules[0].test is not None
+    from connector.rules.conditions import _pattern
+
+    pattern = _pattern("^(a+)+$", "p", lambda *_: None)
+    assert pattern.search("a" * 50_000 + "!") is None
+    assert time.perf_counter() - started < 1.0
+
+
+def test_a_pattern_re2_cannot_run_is_reported_by_path() -> None:
+    with pytest.raises(PolicyError) as caught:
+        compile_policy(_document(_rule(when={"sku": {"matches": "(a)\\1"}})))
+    assert "rules[0].when.sku.matches" in dict(caught.value.errors)

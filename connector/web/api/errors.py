@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from ...domain import IllegalTransition
+from ...domain.money import MoneyError
 from ...errors import NotFound, PermanentError, ValidationError
 from ...rules import PolicyError
 from ...rules.engine import NoExchangeRate
@@ -89,6 +90,7 @@ def translate_service_errors(blueprint: Blueprint) -> None:
     blueprint.register_error_handler(PolicyError, invalid_policy)
     blueprint.register_error_handler(NoExchangeRate, no_rate)
     blueprint.register_error_handler(DataError, out_of_range)
+    blueprint.register_error_handler(MoneyError, out_of_range)
     blueprint.register_error_handler(OverflowError, out_of_range)
     blueprint.register_error_handler(ValidationError, invalid)
     blueprint.register_error_handler(NotFound, not_found)

@@ -98,7 +98,7 @@ def _document_from_request() -> dict[str, Any]:
         return parse_policy_text(request.get_data(as_text=True)).document
     try:
         document = json.loads(request.get_data(as_text=True) or "null")
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise PolicyError("$", f"not JSON: {error}") from None
     if not isinstance(document, dict):
         raise PolicyError("$", "a policy is a JSON object")

@@ -25,7 +25,12 @@ blp = api_blueprint(
 
 
 class AmountSchema(Schema):
-    amount = fields.Decimal(required=True, as_string=True)
+    amount = fields.Decimal(
+        required=True,
+        as_string=True,
+        allow_nan=False,
+        validate=validate.Range(-(10**12), 10**12),
+    )
     currency = fields.String(required=True, validate=validate.OneOf(sorted(CURRENCIES)))
 
     @validates_schema
