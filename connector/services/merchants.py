@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..crypto import Vault
@@ -58,8 +59,9 @@ def create_api_key(
     return row, key
 
 
-def authenticate(session: Session, key: str) -> models.Merchant | None:
-    """The merchant a live key belongs to, or None."""
+def authenticate(session: Session, key: str) -> tuple[models.Merchant, models.ApiKey] | None:
+    """The merchant a live key belongs to, and the key's row; None for any other key.
+    Reads only, so checking a key takes no write lock."""
     if not key.startswith(KEY_PREFIX):
         return None
     row = session.scalar(
@@ -69,8 +71,26 @@ def authenticate(session: Session, key: str) -> models.Merchant | None:
     )
     if row is None:
         return None
-    row.last_used_at = utcnow()
-    return session.get(models.Merchant, row.merchant_id)
+    merchant = session.get(models.Merchant, row.merchant_id)
+    return (merchant, row) if merchant is not None else None
+
+
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def touch_api_key(session: Session, key_id: int) -> None:
+    """Note that a key was used; at most once a minute, so busy clients do not write on
+    every request."""
+    now = utcnow()
+    session.execute(
+        update(models.ApiKey)
+        .where(
+            models.ApiKey.id == key_id,
+            (models.ApiKey.last_used_at.is_(None))
+            | (models.ApiKey.last_used_at < now - TOUCH_EVERY),
+        )
+        .values(last_used_at=now)
+    )
 
 
 def revoke_api_key(session: Session, merchant: models.Merchant, key_id: int) -> models.ApiKey:

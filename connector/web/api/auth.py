@@ -17,6 +17,7 @@ from sqlalchemy.orm.interfaces import ORMOption
 from webargs.flaskparser import abort
 
 from ...db import models
+from ...db.types import utcnow
 from ...errors import NotFound
 from ...runtime import current_runtime
 from ...services import merchants
@@ -39,14 +40,18 @@ def require_api_key() -> None:
     credentials = request.authorization
     if credentials is None or credentials.type != "bearer" or not credentials.token:
         _unauthorized("an API key is required: send the header Authorization: Bearer <key>")
-    key = credentials.token
-    with current_runtime().db.transaction() as session:  # commits the key's last_used_at
-        merchant = merchants.authenticate(session, key)
-        if merchant is not None:
-            g.merchant_id = merchant.id
-            g.actor = f"api:{_key_name(session, merchant, key) or merchant.name}"
-    if merchant is None:
+    runtime = current_runtime()
+    with runtime.db.session() as session:
+        found = merchants.authenticate(session, credentials.token)
+    if found is None:
         _unauthorized("the API key is not valid or has been revoked", invalid=True)
+    merchant, key = found
+    g.merchant_id = merchant.id
+    g.actor = f"api:{key.name or merchant.name}"
+    stale = key.last_used_at is None or key.last_used_at < utcnow() - merchants.TOUCH_EVERY
+    if stale:
+        with runtime.db.transaction() as session:
+            merchants.touch_api_key(session, key.id)
 
 
 def merchant_id() -> int:
@@ -77,19 +82,6 @@ def owned(
     if row is None:
         raise NotFound(f"{what} {row_id} does not exist")
     return row
-
-
-def _key_name(session: Session, merchant: models.Merchant, key: str) -> str:
-    # ``create_api_key`` keeps the key's first 10 characters as its prefix: 42 random bits,
-    # unique within one merchant's keys in practice.
-    name = session.scalar(
-        select(models.ApiKey.name).where(
-            models.ApiKey.merchant_id == merchant.id,
-            models.ApiKey.prefix == key[:10],
-            models.ApiKey.revoked_at.is_(None),
-        )
-    )
-    return name or ""
 
 
 def _unauthorized(message: str, invalid: bool = False) -> NoReturn:
