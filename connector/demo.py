@@ -58,6 +58,7 @@ DESTINATIONS: list[dict[str, Any]] = [
         "countries": [],
         "handling": ("1.20", "USD"),
         "resale_factor": "0.55",
+        "duty_rate": "0.13",  # China's import VAT on goods coming back without relief
     },
     {
         "code": "us-3pl",
@@ -74,6 +75,7 @@ DESTINATIONS: list[dict[str, Any]] = [
         "countries": ["US", "CA"],
         "handling": ("2.50", "USD"),
         "resale_factor": "0.85",
+        "duty_rate": "0.05",
     },
     {
         "code": "eu-3pl",
@@ -89,6 +91,7 @@ DESTINATIONS: list[dict[str, Any]] = [
         "countries": [*_EU, "GB"],
         "handling": ("2.20", "EUR"),
         "resale_factor": "0.80",
+        "duty_rate": "0.21",
     },
     {
         "code": "eu-hub",
@@ -104,6 +107,7 @@ DESTINATIONS: list[dict[str, Any]] = [
         "countries": ["DE", "FR", "NL", "BE", "AT", "ES", "IT"],
         "handling": ("1.60", "EUR"),
         "resale_factor": "0.80",
+        "duty_rate": "0.21",
     },
 ]
 CARRIER_ACCOUNTS: list[dict[str, Any]] = [
@@ -193,6 +197,7 @@ def bootstrap(runtime: Runtime, orders: int = 40) -> Setup:
             row.countries = spec["countries"]
             row.handling_minor, row.currency = handling.minor, handling.currency
             row.resale_factor = spec["resale_factor"]
+            row.duty_rate = spec["duty_rate"]
             session.flush()
             codes[row.code] = row.id
         for spec in CARRIER_ACCOUNTS:

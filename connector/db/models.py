@@ -352,6 +352,7 @@ class Destination(Base):
     handling_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3))
     resale_factor: Mapped[str] = mapped_column(String(12))  # a Decimal, kept exact as text
+    duty_rate: Mapped[str] = mapped_column(String(12), default="0")  # duty + tax on entry
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

@@ -41,6 +41,8 @@ class Destination:
     handling: Money
     resale_factor: Decimal
     countries: frozenset[str] = frozenset()  # empty: serves every country
+    # import duty and tax, as a share of the goods' value, when goods enter its country
+    duty_rate: Decimal = Decimal(0)
 
     def serves(self, country: str) -> bool:
         return not self.countries or country in self.countries
@@ -51,6 +53,18 @@ class Item:
     value: Money  # unit price × quantity returned
     reason: Reason
     condition: Condition
+    exported_from: str = ""  # the country the goods were first shipped from
+    export_reference: str = ""  # the original export declaration, for returned-goods relief
+
+    def duties(self, destination: Destination, buyer_country: str) -> Decimal:
+        """The share of the value at risk as import duty and tax on the way back: none within
+        one country, none under returned-goods relief (goods going back to the country that
+        exported them, with the export reference on the papers), else the destination's rate."""
+        if destination.address.country == buyer_country:
+            return Decimal(0)
+        if self.export_reference and self.exported_from == destination.address.country:
+            return Decimal(0)
+        return destination.duty_rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +185,13 @@ def route(
     resale: ResaleTable = DEFAULT_RESALE_TABLE,
     keep_item_allowed: bool = True,
     max_transit_days: int | None = None,
+    buyer_country: str = "",
+    cost_per_day: Money | None = None,
 ) -> Route:
-    """Every option with its expected net cost in ``currency``, and the cheapest allowed."""
+    """Every option with its expected net cost in ``currency``, and the cheapest allowed.
+
+    ``cost_per_day`` prices the wait until the refund (support contacts, a buyer's goodwill),
+    charged for each day in transit."""
     if not items:
         raise ValueError("a route needs at least one item")
 
@@ -180,13 +199,16 @@ def route(
         return amount if amount.currency == currency else convert(amount, currency)
 
     zero = Money.zero(currency)
+    per_day = money(cost_per_day) if cost_per_day is not None else zero
     options: list[RouteOption] = []
     for candidate in candidates:
         destination, quote = candidate.destination, candidate.quote
-        recovery = zero
+        recovery = duties = zero
         for item in items:
             probability = resale.probability(item.reason, item.condition)
-            recovery = recovery + money(item.value) * (destination.resale_factor * probability)
+            value = money(item.value)
+            recovery = recovery + value * (destination.resale_factor * probability)
+            duties = duties + value * item.duties(destination, buyer_country)
         too_slow = max_transit_days is not None and quote.transit_days_max > max_transit_days
         options.append(
             RouteOption(
@@ -197,9 +219,9 @@ def route(
                 service=quote.service,
                 shipping=money(quote.price),
                 handling=money(destination.handling),
-                duties=zero,
+                duties=duties,
                 recovery=recovery,
-                time_cost=zero,
+                time_cost=per_day * quote.transit_days_max,
                 transit_days=quote.transit_days_max,
                 account=quote.account,
                 allowed=not too_slow,

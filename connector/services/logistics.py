@@ -31,7 +31,7 @@ from ..domain import (
     TrackingStatus,
 )
 from ..domain.events import EventKind
-from ..errors import NothingToDo, PermanentError
+from ..errors import NothingToDo, PermanentError, RetryableError
 from ..routing import Candidate, Destination, Item, OptionKind, Route, route
 from . import fx, outbox
 from .common import FollowUp, lock_return, move, record
@@ -51,15 +51,28 @@ def buyer_address(return_: models.Return) -> dict[str, Any]:
 
 
 def parcel_for(return_: models.Return) -> Parcel:
-    """One parcel holding every approved unit: summed weight, stacked height."""
-    lines = approved_lines(return_)
+    """One parcel holding every approved unit."""
+    return parcel_of(
+        [
+            (
+                Decimal(line.order_line.weight_g) / 1000,
+                [Decimal(v) / 10 for v in (line.order_line.dimensions_mm or [200, 150, 50])],
+                line.quantity,
+            )
+            for line in approved_lines(return_)
+        ]
+    )
+
+
+def parcel_of(units: list[tuple[Decimal, list[Decimal], int]]) -> Parcel:
+    """A parcel for (weight kg, [length, width, height] cm, quantity) lines: summed weight
+    plus packaging, the largest footprint, the heights stacked."""
     weight = PACKAGING_KG
     length = width = height = Decimal(0)
-    for line in lines:
-        dims = [Decimal(v) / 10 for v in (line.order_line.dimensions_mm or [200, 150, 50])]
-        weight += Decimal(line.order_line.weight_g) / 1000 * line.quantity
+    for unit_weight, dims, quantity in units:
+        weight += unit_weight * quantity
         length, width = max(length, dims[0]), max(width, dims[1])
-        height += dims[2] * line.quantity
+        height += dims[2] * quantity
     return Parcel(weight, max(length, Decimal(1)), max(width, Decimal(1)), max(height, Decimal(1)))
 
 
@@ -72,6 +85,7 @@ def destination_of(row: models.Destination) -> Destination:
         handling=Money.from_minor(row.handling_minor, row.currency),
         resale_factor=Decimal(row.resale_factor),
         countries=frozenset(row.countries or ()),
+        duty_rate=Decimal(row.duty_rate or "0"),
     )
 
 
@@ -96,14 +110,67 @@ class Plan:
     notes: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Goods:
+    """What is coming back, as routing needs it: the items, the parcel, the declared value."""
+
+    items: tuple[Item, ...]
+    parcel: Parcel
+    declared_value: Money
+    reference: str
+
+
 def plan_route(session: Session, return_id: int, carrier_for: CarrierFor) -> Plan:
     """Quote every carrier account to every destination that serves the buyer, and choose."""
     return_ = session.get(models.Return, return_id)
     if return_ is None or return_.status != Status.APPROVED or return_.route:
         raise NothingToDo(f"return {return_id} needs no route")
-    merchant = session.get(models.Merchant, return_.merchant_id)
+    lines = approved_lines(return_)
+    currency = return_.order.currency
+    value = Money.zero(currency)
+    for line in lines:
+        value = value + Money.from_minor(line.order_line.unit_price_minor, currency) * line.quantity
+    goods = Goods(
+        items=tuple(
+            Item(
+                Money.from_minor(line.order_line.unit_price_minor, line.order_line.currency)
+                * line.quantity,
+                Reason(line.reason),
+                Condition(line.condition),
+                exported_from=line.order_line.origin_country,
+            )
+            for line in lines
+        ),
+        parcel=parcel_for(return_),
+        declared_value=value,
+        reference=return_.rma or str(return_.id),
+    )
+    return route_goods(
+        session,
+        return_.merchant_id,
+        buyer_address(return_),
+        goods,
+        carrier_for,
+        returnless=return_.returnless,
+    )
+
+
+def route_goods(
+    session: Session,
+    merchant_id: int,
+    address: dict[str, Any],
+    goods: Goods,
+    carrier_for: CarrierFor,
+    *,
+    returnless: bool = False,
+    cost_per_day: Money | None = None,
+    max_transit_days: int | None = None,
+) -> Plan:
+    """Every way back for ``goods`` from the buyer at ``address``, priced and chosen: what a
+    stored return and the routing preview both ask."""
+    merchant = session.get(models.Merchant, merchant_id)
     assert merchant is not None
-    country = buyer_address(return_)["country"]
+    buyer = address_from_dict(address)
     accounts = session.scalars(
         select(models.CarrierAccount).where(
             models.CarrierAccount.merchant_id == merchant.id, models.CarrierAccount.active
@@ -116,35 +183,41 @@ def plan_route(session: Session, return_id: int, carrier_for: CarrierFor) -> Pla
     ).all()
     candidates: list[Candidate] = []
     notes: list[str] = []
-    if return_.returnless:  # the policy lets the buyer keep the goods: no way back to price
+    if returnless:  # the policy lets the buyer keep the goods: no way back to price
         destinations = []
         notes.append("the policy grants a returnless refund")
     for row in destinations:
         destination = destination_of(row)
-        if not destination.serves(country):
+        if not destination.serves(buyer.country):
             continue
-        shipment = shipment_for(return_, destination)
+        shipment = Shipment(
+            reference=goods.reference,
+            from_address=buyer,
+            to_address=destination.address,
+            parcel=goods.parcel,
+            declared_value=goods.declared_value,
+        )
         for account in accounts:
             if account.destination_id not in (None, row.id):
                 continue
-            carrier = carrier_for(account)
-            kind = OptionKind(getattr(carrier, "option_kind", OptionKind.LABEL.value))
             try:
+                carrier = carrier_for(account)
+                kind = OptionKind(getattr(carrier, "option_kind", OptionKind.LABEL.value))
                 quotes: list[RateQuote] = carrier.quote(shipment)
-            except PermanentError as error:
+            except (PermanentError, RetryableError) as error:
+                # a carrier that fails is left out of this quote, and says why in the route
                 notes.append(f"{account.name}: {error}")
                 continue
             candidates.extend(Candidate(destination, quote, kind) for quote in quotes)
-    items = [
-        Item(
-            Money.from_minor(line.order_line.unit_price_minor, line.order_line.currency)
-            * line.quantity,
-            Reason(line.reason),
-            Condition(line.condition),
-        )
-        for line in approved_lines(return_)
-    ]
-    chosen = route(items, candidates, merchant.currency, fx.load(session).convert)
+    chosen = route(
+        list(goods.items),
+        candidates,
+        merchant.currency,
+        fx.load(session).convert,
+        buyer_country=buyer.country,
+        cost_per_day=cost_per_day,
+        max_transit_days=max_transit_days,
+    )
     return Plan(chosen, tuple(notes))
 
 

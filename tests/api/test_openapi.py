@@ -29,6 +29,7 @@ PATHS = {
     "/api/v1/policy": {"get", "put"},
     "/api/v1/policy/versions": {"get"},
     "/api/v1/policy/simulate": {"post"},
+    "/api/v1/routing/preview": {"post"},
     "/api/v1/api-keys": {"get", "post"},
     "/api/v1/api-keys/{key_id}": {"delete"},
 }
