@@ -141,7 +141,7 @@ def process_inbound_event(inbound_id: int) -> dict[str, Any]:
                 raise NothingToDo(f"inbound event {inbound_id} is gone")
             store = session.get(models.Store, inbound.store_id) if inbound.store_id else None
             topic = inbound.topic
-        if topic == "tracking":
+        if topic in ("tracking", "carrier_tracking"):
             return _record_tracking(runtime, inbound_id)
         if store is None:
             raise NothingToDo(f"inbound event {inbound_id} has no store")
@@ -170,7 +170,18 @@ def _record_tracking(runtime: Runtime, inbound_id: int) -> list[FollowUp]:
         inbound = session.get(models.InboundEvent, inbound_id, with_for_update=True)
         if inbound is None or inbound.status == "processed":
             raise NothingToDo(f"tracking event {inbound_id} was recorded already")
-        events = logistics.tracking_events_from_json(json.loads(inbound.body)["events"])
+        if inbound.topic == "carrier_tracking":  # the carrier's own payload: its adapter reads it
+            account = session.get(
+                models.CarrierAccount, int(inbound.headers["X-Helloword-Carrier-Account"])
+            )
+            if account is None:
+                raise NothingToDo(f"the carrier account of tracking event {inbound_id} is gone")
+            adapter = runtime.carrier(
+                account.carrier, account.name, account.credentials, account.settings
+            )
+            events = adapter.parse_tracking(inbound.body.encode())
+        else:  # canonical scans (the rate-card carriers' scan feed, the demo)
+            events = logistics.tracking_events_from_json(json.loads(inbound.body)["events"])
         follow_ups = logistics.record_tracking(session, inbound.source, events)
         inbound.status, inbound.processed_at = "processed", utcnow()
         return follow_ups

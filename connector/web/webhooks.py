@@ -54,3 +54,50 @@ def receive(platform: str) -> tuple[dict[str, Any], int]:
         return {"status": "duplicate", "event_id": event.event_id}, 200
     enqueue(runtime, "process_inbound_event", inbound_id, job_id=f"inbound:{inbound_id}")
     return {"status": "accepted", "event_id": event.event_id}, 200
+
+
+ACCOUNT_HEADER = "X-Helloword-Carrier-Account"
+
+
+@webhooks.post("/webhooks/carriers/<int:account_id>")
+def receive_tracking(account_id: int) -> tuple[dict[str, Any], int]:
+    """A carrier's tracking update for one of the merchant's carrier accounts (the URL each
+    account registers with its carrier). Verified as that carrier signs, stored once, queued.
+    Carriers that sign nothing (Shippo) are registered with ``?token=SECRET`` in the URL."""
+    import hashlib
+
+    from ..db import models
+    from ..ports import InboundEvent, TrackingWebhook
+
+    runtime = current_runtime()
+    body = request.get_data(cache=False)
+    headers = {key: value for key, value in request.headers.items()}
+    if "token" in request.args:
+        headers["X-Webhook-Token"] = request.args["token"]
+    try:
+        with runtime.db.transaction() as session:
+            account = session.get(models.CarrierAccount, account_id)
+            if account is None or not account.active:
+                return {"error": "unknown carrier account or bad signature"}, 401
+            adapter = runtime.carrier(
+                account.carrier, account.name, account.credentials, account.settings
+            )
+            if not isinstance(adapter, TrackingWebhook) or not adapter.verify(headers, body):
+                return {"error": "unknown carrier account or bad signature"}, 401
+            event = InboundEvent(
+                event_id=hashlib.sha256(body).hexdigest(),  # carriers resend the same body
+                topic="carrier_tracking",
+                shop="",
+                payload={},
+            )
+            stored = {k: v for k, v in headers.items() if k.lower().startswith("x-")}
+            stored.pop("X-Webhook-Token", None)  # a secret: never kept
+            stored[ACCOUNT_HEADER] = str(account.id)
+            row = intake.record_inbound(session, account.carrier, None, event, body, stored)
+            inbound_id = row.id if row is not None else None
+    except IntegrityError:
+        inbound_id = None
+    if inbound_id is None:
+        return {"status": "duplicate"}, 200
+    enqueue(runtime, "process_inbound_event", inbound_id, job_id=f"inbound:{inbound_id}")
+    return {"status": "accepted"}, 200
