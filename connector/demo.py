@@ -31,10 +31,9 @@ from sqlalchemy import func, select
 from .db import models
 from .db.types import utcnow
 from .domain import TERMINAL, Status
-from .domain.money import Money
 from .jobs import enqueue, enqueue_all
 from .runtime import Runtime
-from .services import fx, lifecycle, merchants, policies, receiving
+from .services import destinations, fx, lifecycle, merchants, policies, receiving
 from .services.logistics import tracking_events_to_json
 from .services.merchants import link_store
 
@@ -183,37 +182,19 @@ def bootstrap(runtime: Runtime, orders: int = 40) -> Setup:
         secret = runtime.vault.open(store.credentials)["webhook_secret"]
         codes: dict[str, int] = {}
         for spec in DESTINATIONS:
-            row = session.scalar(
-                select(models.Destination).where(
-                    models.Destination.merchant_id == merchant.id,
-                    models.Destination.code == spec["code"],
-                )
+            amount, currency = spec["handling"]
+            row = destinations.upsert_destination(
+                session, merchant.id, {**spec, "handling": {"amount": amount, "currency": currency}}
             )
-            if row is None:
-                row = models.Destination(merchant_id=merchant.id, code=spec["code"])
-                session.add(row)
-            handling = Money.of(Decimal(spec["handling"][0]), spec["handling"][1])
-            row.name, row.kind, row.address = spec["name"], spec["kind"], spec["address"]
-            row.countries = spec["countries"]
-            row.handling_minor, row.currency = handling.minor, handling.currency
-            row.resale_factor = spec["resale_factor"]
-            row.duty_rate = spec["duty_rate"]
-            session.flush()
             codes[row.code] = row.id
         for spec in CARRIER_ACCOUNTS:
-            account = session.scalar(
-                select(models.CarrierAccount).where(
-                    models.CarrierAccount.merchant_id == merchant.id,
-                    models.CarrierAccount.name == spec["name"],
-                )
+            destinations.link_carrier(
+                session,
+                runtime.vault,
+                merchant.id,
+                set(runtime.registry.carriers),
+                {**spec, "destination_id": codes[spec["destination"]]},
             )
-            if account is None:
-                account = models.CarrierAccount(merchant_id=merchant.id, name=spec["name"])
-                session.add(account)
-            account.carrier = spec["carrier"]
-            account.destination_id = codes[spec["destination"]]
-            account.settings = spec["settings"]
-            account.credentials = runtime.vault.seal({})
         fx.store_reference_rates(session)
         if policies.current(session, merchant.id)[1] is None:
             from .rules.policy import DEFAULT_DOCUMENT

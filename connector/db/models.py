@@ -353,6 +353,7 @@ class Destination(Base):
     currency: Mapped[str] = mapped_column(String(3))
     resale_factor: Mapped[str] = mapped_column(String(12))  # a Decimal, kept exact as text
     duty_rate: Mapped[str] = mapped_column(String(12), default="0")  # duty + tax on entry
+    grades: Mapped[bool] = mapped_column(Boolean, default=False)  # grades and refurbishes
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ..db import models
 from ..db.mapping import address_from_dict
+from ..db.types import utcnow
 from ..domain import (
     Condition,
     Label,
@@ -32,6 +33,7 @@ from ..domain import (
 )
 from ..domain.events import EventKind
 from ..errors import NothingToDo, PermanentError, RetryableError
+from ..papers import CustomsLine, CustomsPapers, render_customs_invoice
 from ..routing import Candidate, Destination, Item, OptionKind, Route, route
 from . import fx, outbox
 from .common import FollowUp, lock_return, move, record
@@ -365,7 +367,14 @@ def store_label(
     session.add(shipment)
     session.flush()
     base = f"labels/{return_.rma}/{label.tracking_number}"
-    for fmt, data in (("pdf", label.pdf), ("zpl", label.zpl.encode()), ("png", label.qr_png)):
+    papers = customs_papers(return_, purchase.shipment, label)
+    invoice = render_customs_invoice(papers) if papers else b""
+    for fmt, data in (
+        ("pdf", label.pdf),
+        ("zpl", label.zpl.encode()),
+        ("png", label.qr_png),
+        ("invoice", invoice),
+    ):
         if data:
             session.add(
                 models.LabelFile(
@@ -398,6 +407,43 @@ def store_label(
             "carrier": label.carrier,
             "label_path": f"{base}.pdf",
         },
+    )
+
+
+def customs_papers(
+    return_: models.Return, shipment: Shipment, label: Label
+) -> CustomsPapers | None:
+    """The commercial invoice / CN23 a cross-border return travels with; None at home."""
+    if shipment.from_address.country == shipment.to_address.country:
+        return None
+    currency = return_.order.currency
+    lines = tuple(
+        CustomsLine(
+            description=line.order_line.title or line.order_line.sku or "Returned item",
+            quantity=line.quantity,
+            unit_value=Money.from_minor(line.order_line.unit_price_minor, currency),
+            hs_code=line.order_line.hs_code,
+            origin_country=line.order_line.origin_country,
+            weight_kg=Decimal(line.order_line.weight_g) / 1000 * line.quantity,
+        )
+        for line in approved_lines(return_)
+    )
+    if not lines:
+        return None
+    return CustomsPapers(
+        rma=return_.rma or str(return_.id),
+        invoice_number=f"INV-{return_.rma or return_.id}",
+        date=utcnow().date(),
+        sender=shipment.from_address,
+        recipient=shipment.to_address,
+        lines=lines,
+        currency=currency,
+        order_number=return_.order.number,
+        tracking_number=label.tracking_number,
+        carrier=f"{label.carrier} {label.service}",
+        gross_weight_kg=max(
+            shipment.parcel.weight_kg, sum((c.weight_kg for c in lines), Decimal(0))
+        ),
     )
 
 

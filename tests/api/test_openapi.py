@@ -30,6 +30,11 @@ PATHS = {
     "/api/v1/policy/versions": {"get"},
     "/api/v1/policy/simulate": {"post"},
     "/api/v1/routing/preview": {"post"},
+    "/api/v1/returns/{return_id}/invoice.pdf": {"get"},
+    "/api/v1/destinations": {"get", "post"},
+    "/api/v1/destinations/{destination_id}": {"get", "delete"},
+    "/api/v1/carrier-accounts": {"get", "post"},
+    "/api/v1/carrier-accounts/{account_id}": {"delete"},
     "/api/v1/api-keys": {"get", "post"},
     "/api/v1/api-keys/{key_id}": {"delete"},
 }

@@ -133,3 +133,34 @@ def test_labels_are_written_as_pdf_files(outcome: dict[str, object]) -> None:
     assert written == sorted(shipped)
     for path in labels.glob("*.pdf"):  # type: ignore[attr-defined]
         assert path.read_bytes().startswith(b"%PDF")
+
+
+def test_cross_border_parcels_travel_with_customs_papers(outcome: dict[str, object]) -> None:
+    from pypdf import PdfReader
+
+    runtime = outcome["runtime"]
+    with runtime.db.session() as session:  # type: ignore[attr-defined]
+        rows = session.execute(
+            select(models.Shipment, models.Return, models.Destination)
+            .join(models.Return, models.Shipment.return_id == models.Return.id)
+            .join(models.Destination, models.Shipment.destination_id == models.Destination.id)
+        ).all()
+        invoices = {
+            label.shipment_id: label.path
+            for label in session.scalars(
+                select(models.LabelFile).where(models.LabelFile.format == "invoice")
+            )
+        }
+        buyers = {
+            return_.id: (return_.buyer_address or return_.order.shipping_address)["country"]
+            for _, return_, _ in rows
+        }
+    assert rows
+    for shipment, return_, destination in rows:
+        buyer = buyers[return_.id]
+        cross_border = buyer != destination.address["country"]
+        assert (shipment.id in invoices) == cross_border, (return_.rma, buyer)
+        if cross_border:
+            path = runtime.files.path(invoices[shipment.id])  # type: ignore[attr-defined]
+            text = "".join(page.extract_text() for page in PdfReader(str(path)).pages)
+            assert return_.rma in text and "Returned goods" in text

@@ -121,6 +121,25 @@ def get_return(return_id: int) -> RowWith:
 )
 def get_label(return_id: int, label_format: str) -> Response:
     """Download the return label as PDF, ZPL (thermal printers) or PNG (a QR code)."""
+    return _file(return_id, label_format, label_format, LABEL_TYPES[label_format], "label")
+
+
+@blp.get("/<int:return_id>/invoice.pdf")
+@blp.doc(
+    responses={
+        "200": {
+            "description": "The commercial invoice / CN23 of a cross-border return shipment.",
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+)
+def get_invoice(return_id: int) -> Response:
+    """Download the customs papers (commercial invoice and CN23, "returned goods") that a
+    cross-border return parcel travels with."""
+    return _file(return_id, "invoice", "pdf", "application/pdf", "customs invoice")
+
+
+def _file(return_id: int, stored: str, extension: str, mimetype: str, what: str) -> Response:
     runtime = current_runtime()
     with runtime.db.session() as session:
         found = session.execute(
@@ -130,17 +149,18 @@ def get_label(return_id: int, label_format: str) -> Response:
             .where(
                 models.Return.id == return_id,
                 models.Return.merchant_id == merchant_id(),
-                models.LabelFile.format == label_format,
+                models.LabelFile.format == stored,
             )
             .order_by(models.Shipment.id.desc())
         ).first()
     if found is None:
-        raise NotFound(f"return {return_id} has no {label_format} label")
+        raise NotFound(f"return {return_id} has no {what} ({stored})")
     path, rma = found
+    suffix = "-invoice" if stored == "invoice" else ""
     return send_file(
         runtime.files.path(path),
-        mimetype=LABEL_TYPES[label_format],
-        download_name=f"{rma or return_id}.{label_format}",
+        mimetype=mimetype,
+        download_name=f"{rma or return_id}{suffix}.{extension}",
     )
 
 
