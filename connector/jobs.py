@@ -247,7 +247,11 @@ def perform_outbound_action(action_id: int) -> dict[str, Any]:
     def work(runtime: Runtime) -> list[FollowUp]:
         with runtime.db.transaction() as session:
             call, store = publish.prepare(
-                session, action_id, runtime.settings.public_url, retrying=_attempt() > 0
+                session,
+                action_id,
+                runtime.settings.secret_key,
+                runtime.settings.public_url,
+                retrying=_attempt() > 0,
             )
             adapter = runtime.platform(
                 store.platform, store.external_id, store.credentials, store.settings

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from .. import links
 from ..db import models
 from ..db.types import utcnow
 from ..domain import Money
@@ -37,7 +38,7 @@ class Call:
 
 
 def prepare(
-    session: Session, action_id: int, public_url: str, retrying: bool = False
+    session: Session, action_id: int, secret_key: str, public_url: str, retrying: bool = False
 ) -> tuple[Call, models.Store]:
     action = session.get(models.OutboundAction, action_id, with_for_update=True)
     if action is None:
@@ -62,7 +63,10 @@ def prepare(
     elif action.action == "decline":
         invoke = lambda a: a.decline(key, external, payload["reason"], payload.get("note", ""))  # noqa: E731
     elif action.action == "attach_label":
-        url = f"{public_url}/api/v1/returns/{return_.id}/label.pdf"
+        # a signed, expiring link: the platform fetches the label without an API key
+        url = links.label_url(
+            session, secret_key, public_url, return_.id, payload["tracking_number"]
+        )
         invoke = lambda a: a.attach_label(  # noqa: E731
             key, external, payload["tracking_number"], payload["carrier"], url
         )

@@ -164,3 +164,19 @@ def test_cross_border_parcels_travel_with_customs_papers(outcome: dict[str, obje
             path = runtime.files.path(invoices[shipment.id])  # type: ignore[attr-defined]
             text = "".join(page.extract_text() for page in PdfReader(str(path)).pages)
             assert return_.rma in text and "Returned goods" in text
+
+
+def test_platforms_get_signed_label_links_they_can_fetch(outcome: dict[str, object]) -> None:
+    runtime = outcome["runtime"]
+    marketplace = SandboxMarketplace(runtime.settings.instance_path / "sandbox.sqlite3")  # type: ignore[attr-defined]
+    pushes = marketplace.pushes(SHOP, "attach_label")
+    assert pushes
+    app = create_app(runtime.settings)  # type: ignore[attr-defined]
+    client = app.test_client()
+    public = runtime.settings.public_url  # type: ignore[attr-defined]
+    for push in pushes:
+        url = push["payload"]["label_url"]
+        assert url.startswith(f"{public}/files/")
+        response = client.get(url.removeprefix(public))
+        assert response.status_code == 200 and response.data.startswith(b"%PDF")
+    app.extensions["helloword"].close()

@@ -126,7 +126,9 @@ def test_a_crash_after_the_platform_refunded_does_not_refund_again(ctx: dict[str
         follow_ups = receiving.receive(session, return_id, None, "", "test:warehouse")
     refund_job = next(f for f in follow_ups if f.job == "perform_outbound_action")
     with runtime.db.transaction() as session:
-        call, store = publish.prepare(session, refund_job.args[0], runtime.settings.public_url)
+        call, store = publish.prepare(
+            session, refund_job.args[0], runtime.settings.secret_key, runtime.settings.public_url
+        )
         adapter = runtime.platform(
             store.platform, store.external_id, store.credentials, store.settings
         )

@@ -15,6 +15,7 @@ from flask_smorest.pagination import PaginationParameters
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from ... import links
 from ...db import models
 from ...db.types import utcnow
 from ...domain import Address, ReturnLine, ReturnRequest
@@ -269,12 +270,17 @@ def _detail(return_id: int) -> RowWith:
         )
         shipment_ids = [shipment.id for shipment in shipments]
         formats: dict[int, list[str]] = defaultdict(list)
-        for shipment_id, label_format in session.execute(
-            select(models.LabelFile.shipment_id, models.LabelFile.format)
+        urls: dict[int, dict[str, str]] = defaultdict(dict)
+        settings = current_runtime().settings
+        for label_id, shipment_id, label_format in session.execute(
+            select(models.LabelFile.id, models.LabelFile.shipment_id, models.LabelFile.format)
             .where(models.LabelFile.shipment_id.in_(shipment_ids))
             .order_by(models.LabelFile.format)
         ):
             formats[shipment_id].append(label_format)
+            urls[shipment_id][label_format] = links.file_url(
+                settings.secret_key, settings.public_url, label_id
+            )
         ledger = list(
             session.scalars(
                 select(models.LedgerEvent)
@@ -291,7 +297,9 @@ def _detail(return_id: int) -> RowWith:
                     .order_by(models.Decision.decided_at, models.Decision.id)
                 )
             ),
-            shipments=[RowWith(s, label_formats=formats[s.id]) for s in shipments],
+            shipments=[
+                RowWith(s, label_formats=formats[s.id], label_urls=urls[s.id]) for s in shipments
+            ],
             tracking_events=list(
                 session.scalars(
                     select(models.TrackingEvent)

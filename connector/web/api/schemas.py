@@ -296,6 +296,11 @@ class ShipmentSchema(Schema):
         fields.String(),
         metadata={"description": "Download each at /api/v1/returns/{id}/label.{format}."},
     )
+    label_urls = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"description": "Signed links that need no key, valid 30 days: for buyers."},
+    )
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
