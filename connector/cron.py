@@ -15,3 +15,4 @@ QUEUE = os.environ.get("HELLOWORD_QUEUE", "helloword")
 
 cron.register(jobs.sweep_outbox, QUEUE, interval=60, name="sweep_outbox")
 cron.register(jobs.expire_stale_returns, QUEUE, interval=3600, name="expire_stale_returns")
+cron.register(jobs.poll_tracking, QUEUE, interval=1800, name="poll_tracking")

@@ -360,10 +360,53 @@ def sweep_outbox() -> dict[str, Any]:
 
 def expire_stale_returns() -> dict[str, Any]:
     """Expire returns whose label or drop-off code went unused past its validity."""
+
+    def work(runtime: Runtime) -> list[FollowUp]:
+        with runtime.db.transaction() as session:
+            return lifecycle.expire_stale(session)
+
+    return _run("expire_stale_returns", (), work)
+
+
+def void_label(shipment_id: int) -> dict[str, Any]:
+    """Void an unused label with its carrier (a refund of the postage where it was paid)."""
+
+    def work(runtime: Runtime) -> list[FollowUp]:
+        with runtime.db.session() as session:
+            label, account = logistics.label_to_void(session, shipment_id)
+        carrier = runtime.carrier(
+            account.carrier, account.name, account.credentials, account.settings
+        )
+        carrier.void(label)
+        with runtime.db.transaction() as session:
+            logistics.label_voided(session, shipment_id)
+        return []
+
+    return _run("void_label", (shipment_id,), work)
+
+
+def poll_tracking(batch: int = 200) -> dict[str, Any]:
+    """Ask carriers for news of parcels still on their way: the path for carriers without
+    webhooks, and a safety net for those with them. A carrier that fails is tried next time."""
     runtime = current_runtime()
-    with runtime.db.transaction() as session:
-        expired = lifecycle.expire_stale(session)
-    return {"expired": expired}
+    with runtime.db.session() as session:
+        due = logistics.shipments_to_poll(session, batch)
+    polled = 0
+    for shipment_id, tracking_number, carrier_slug, account in due:
+        carrier = runtime.carrier(
+            account.carrier, account.name, account.credentials, account.settings
+        )
+        try:
+            events = carrier.track(tracking_number)
+        except (RetryableError, PermanentError) as error:
+            log.warning("tracking %s with %s failed: %s", tracking_number, account.name, error)
+            continue
+        with runtime.db.transaction() as session:
+            follow_ups = logistics.record_tracking(session, carrier_slug, events)
+            logistics.polled(session, shipment_id)
+        enqueue_all(runtime, follow_ups)
+        polled += 1
+    return {"polled": polled}
 
 
 def warm_up(runtime: Runtime) -> None:

@@ -63,8 +63,10 @@ def _embedded_redis() -> bool:
 def redis_url(worker_id: str) -> str:
     if _embedded_redis():
         return ""
-    # one database number per pytest process, so a concurrent run does not take our jobs
-    return f"{REDIS_BASE_URL}/{1 + (os.getpid() + _worker_number(worker_id)) % 12}"  # 13-15: bench
+    # one database number per xdist worker, so workers never flush each other's jobs (13-15
+    # are the benchmarks'); HELLOWORD_TEST_REDIS_OFFSET moves a second run on the same server
+    offset = int(os.environ.get("HELLOWORD_TEST_REDIS_OFFSET", "0"))
+    return f"{REDIS_BASE_URL}/{1 + (offset + _worker_number(worker_id)) % 12}"
 
 
 def reset_state(database_url: str, redis_url: str) -> None:

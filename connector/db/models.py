@@ -210,6 +210,8 @@ class Shipment(Base):
     carrier: Mapped[str] = mapped_column(String(40))
     service: Mapped[str] = mapped_column(String(100))
     tracking_number: Mapped[str] = mapped_column(String(100))
+    external_id: Mapped[str] = mapped_column(String(255), default="")  # the carrier's id
+    account: Mapped[str] = mapped_column(String(100), default="")  # carrier account name
     status: Mapped[str] = mapped_column(String(30), default="LABEL_CREATED")
     price_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))

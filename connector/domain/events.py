@@ -11,6 +11,7 @@ class EventKind(StrEnum):
     RETURN_REVIEWED = "ReturnReviewed"
     RETURN_ROUTED = "ReturnRouted"
     LABEL_ISSUED = "LabelIssued"
+    LABEL_VOIDED = "LabelVoided"
     DROPOFF_CODE_ISSUED = "DropOffCodeIssued"
     RETURNLESS_GRANTED = "ReturnlessGranted"
     PARCEL_SCANNED = "ParcelScanned"

@@ -175,8 +175,9 @@ def close_return(session: Session, return_id: int) -> list[FollowUp]:
 LABEL_VALIDITY = timedelta(days=30)
 
 
-def expire_stale(session: Session, now: datetime | None = None) -> list[str]:
-    """Returns still awaiting shipment once their label's validity has passed."""
+def expire_stale(session: Session, now: datetime | None = None) -> list[FollowUp]:
+    """Expire the returns still awaiting shipment once their label's validity has passed,
+    and void their unused labels where the carrier allows."""
     cutoff = (now or utcnow()) - LABEL_VALIDITY
     stale = session.scalars(
         select(models.Return)
@@ -191,7 +192,12 @@ def expire_stale(session: Session, now: datetime | None = None) -> list[str]:
             EventKind.RETURN_EXPIRED,
             {"after_days": LABEL_VALIDITY.days},
         )
-    return [r.rma or str(r.id) for r in stale]
+    shipments = session.scalars(
+        select(models.Shipment.id).where(models.Shipment.return_id.in_([r.id for r in stale]))
+    ).all()
+    return [
+        FollowUp("void_label", (shipment_id,), f"void:{shipment_id}") for shipment_id in shipments
+    ]
 
 
 def cancel(session: Session, return_id: int, reason: str, actor: str) -> list[FollowUp]:

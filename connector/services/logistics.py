@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -360,6 +360,8 @@ def store_label(
         carrier=label.carrier,
         service=label.service,
         tracking_number=label.tracking_number,
+        external_id=label.external_id,
+        account=purchase.quote.account,
         status=TrackingStatus.LABEL_CREATED.value,
         price_minor=label.price.minor,
         currency=label.price.currency,
@@ -565,3 +567,82 @@ def tracking_events_to_json(events: list[TrackingEvent]) -> list[dict[str, Any]]
         }
         for e in events
     ]
+
+
+def _account_of(session: Session, shipment: models.Shipment) -> models.CarrierAccount | None:
+    return_ = session.get(models.Return, shipment.return_id)
+    if return_ is None or not shipment.account:
+        return None
+    return session.scalar(
+        select(models.CarrierAccount).where(
+            models.CarrierAccount.merchant_id == return_.merchant_id,
+            models.CarrierAccount.name == shipment.account,
+        )
+    )
+
+
+def label_to_void(session: Session, shipment_id: int) -> tuple[Label, models.CarrierAccount]:
+    shipment = session.get(models.Shipment, shipment_id)
+    if shipment is None or shipment.status in (
+        TrackingStatus.CANCELLED,
+        TrackingStatus.DELIVERED,
+    ):
+        raise NothingToDo(f"shipment {shipment_id} has no label left to void")
+    account = _account_of(session, shipment)
+    if account is None:
+        raise NothingToDo(f"shipment {shipment_id} has no carrier account to void with")
+    label = Label(
+        carrier=shipment.carrier,
+        service=shipment.service,
+        tracking_number=shipment.tracking_number,
+        price=Money.from_minor(shipment.price_minor, shipment.currency),
+        external_id=shipment.external_id,
+    )
+    return label, account
+
+
+def label_voided(session: Session, shipment_id: int) -> None:
+    shipment = session.get(models.Shipment, shipment_id, with_for_update=True)
+    if shipment is None or shipment.status == TrackingStatus.CANCELLED:
+        return
+    shipment.status = TrackingStatus.CANCELLED.value
+    return_ = lock_return(session, shipment.return_id)
+    record(
+        session,
+        return_,
+        EventKind.LABEL_VOIDED,
+        {"tracking_number": shipment.tracking_number, "carrier": shipment.carrier},
+    )
+
+
+POLL_EVERY = timedelta(minutes=30)
+
+
+def shipments_to_poll(
+    session: Session, batch: int
+) -> list[tuple[int, str, str, models.CarrierAccount]]:
+    """Parcels not yet delivered (or otherwise finished) that nobody has asked about lately."""
+    done = [s.value for s in TrackingStatus if s.is_terminal]
+    shipments = session.scalars(
+        select(models.Shipment)
+        .where(
+            models.Shipment.status.not_in(done),
+            models.Shipment.account != "",
+            models.Shipment.updated_at < utcnow() - POLL_EVERY,
+        )
+        .order_by(models.Shipment.updated_at)
+        .limit(batch)
+    ).all()
+    due = []
+    for shipment in shipments:
+        account = _account_of(session, shipment)
+        if account is not None and account.active:
+            due.append((shipment.id, shipment.tracking_number, shipment.carrier, account))
+    return due
+
+
+def polled(session: Session, shipment_id: int) -> None:
+    """Note the ask, so the next poll goes to other parcels first."""
+    shipment = session.get(models.Shipment, shipment_id, with_for_update=True)
+    if shipment is not None:
+        shipment.updated_at = utcnow()
