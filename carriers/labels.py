@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import io
 import textwrap
-import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import cache
 
 import qrcode
 from qrcode.image.pure import PyPNGImage
@@ -23,10 +21,10 @@ from reportlab.graphics import renderPDF
 from reportlab.graphics.barcode import code128, createBarcodeDrawing
 from reportlab.lib.units import inch
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 
 from connector.domain import Address
+from connector.pdftext import font_for
 
 PAGE_SIZE = (4 * inch, 6 * inch)  # 288 x 432 points
 _WIDTH, _HEIGHT = PAGE_SIZE
@@ -230,7 +228,7 @@ def _text(
     right: bool = False,
 ) -> None:
     """Draw one line, shrinking it (down to 60 %) and then cutting it to fit ``max_width``."""
-    font, shown = _font_for(text, bold)
+    font, shown = font_for(text, bold)
     if max_width is not None:
         smallest = size * 0.6
         while size > smallest and pdfmetrics.stringWidth(shown, font, size) > max_width:
@@ -248,7 +246,7 @@ def _text(
 
 def _wrap(text: str, size: float, width: float) -> list[str]:
     """Greedy word wrap measured in the font the text will be drawn in."""
-    font, _ = _font_for(text, False)
+    font, _ = font_for(text, False)
     lines: list[str] = []
     for paragraph in text.splitlines():
         line = ""
@@ -276,54 +274,6 @@ def _address_lines(address: Address, *, sender: bool = False) -> list[str]:
     else:
         lines = [address.name, address.line1, address.line2, locality, address.country]
     return [line.strip() for line in lines if line.strip()]
-
-
-# The standard PDF fonts cover Windows-1252 only. Chinese, Japanese and Korean text goes to
-# ReportLab's CID fonts, which need no font file (the viewer supplies the glyphs); other
-# scripts' letters are folded to their base Latin letter, which postal sorting accepts.
-_LATIN_ENCODING = "cp1252"
-_FOLDS = str.maketrans({"ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ı": "i", "ħ": "h", "Ħ": "H"})
-
-
-def _font_for(text: str, bold: bool) -> tuple[str, str]:
-    try:
-        text.encode(_LATIN_ENCODING)
-    except UnicodeEncodeError:
-        cid_font = _cjk_font(text)
-        if cid_font:
-            return _registered(cid_font), text
-        return _latin_font(bold), _fold_to_latin(text)
-    return _latin_font(bold), text
-
-
-def _latin_font(bold: bool) -> str:
-    return "Helvetica-Bold" if bold else "Helvetica"
-
-
-def _cjk_font(text: str) -> str:
-    if any(0x3040 <= ord(ch) <= 0x30FF for ch in text):
-        return "HeiseiKakuGo-W5"  # Japanese kana
-    if any(0xAC00 <= ord(ch) <= 0xD7AF or 0x1100 <= ord(ch) <= 0x11FF for ch in text):
-        return "HYGothic-Medium"  # Hangul
-    if any(
-        0x3400 <= ord(ch) <= 0x9FFF or 0x3000 <= ord(ch) <= 0x303F or 0xFF00 <= ord(ch) <= 0xFFEF
-        for ch in text
-    ):
-        return "STSong-Light"  # Han ideographs, CJK punctuation, full-width forms
-    return ""
-
-
-@cache
-def _registered(cid_font: str) -> str:
-    # ReportLab keeps fonts in its own process-wide registry; registering once is enough.
-    pdfmetrics.registerFont(UnicodeCIDFont(cid_font))
-    return cid_font
-
-
-def _fold_to_latin(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.translate(_FOLDS))
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return stripped.encode(_LATIN_ENCODING, errors="replace").decode(_LATIN_ENCODING)
 
 
 # --- ZPL ---------------------------------------------------------------------------------

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
@@ -24,12 +22,11 @@ from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from .domain import Address, Money
+from .pdftext import font_for
 
 PAGE_SIZE = A4  # 595 x 842 points
 TITLE = "COMMERCIAL INVOICE / CN23 — RETURNED GOODS"
@@ -147,7 +144,7 @@ def render_customs_invoice(papers: CustomsPapers) -> bytes:
     )
 
     def footer(canvas: Canvas, doc: SimpleDocTemplate) -> None:
-        font, shown = _font_for(
+        font, shown = font_for(
             f"{papers.invoice_number} · RMA {papers.rma} · page {doc.page}", bold=False
         )
         canvas.saveState()
@@ -334,55 +331,8 @@ def _cell_lines(lines: Sequence[str], style: ParagraphStyle = _BODY) -> Paragrap
 
 # --- text --------------------------------------------------------------------------------
 
-# The standard PDF fonts cover Windows-1252 only. Chinese, Japanese and Korean text goes to
-# ReportLab's CID fonts, which need no font file; other scripts' letters are folded to their
-# base Latin letter. The same choice carriers/labels.py makes for its 4x6 labels.
-_LATIN_ENCODING = "cp1252"
-_FOLDS = str.maketrans({"ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ı": "i", "ħ": "h", "Ħ": "H"})
-
 
 def _markup(text: str, style: ParagraphStyle = _BODY) -> str:
     """Text as Paragraph markup: XML-escaped, in a font that has its glyphs."""
-    font, shown = _font_for(text, bold=style.fontName.endswith("-Bold"))
+    font, shown = font_for(text, bold=style.fontName.endswith("-Bold"))
     return f'<font name="{font}">{escape(shown)}</font>'
-
-
-def _font_for(text: str, *, bold: bool) -> tuple[str, str]:
-    try:
-        text.encode(_LATIN_ENCODING)
-    except UnicodeEncodeError:
-        cid_font = _cjk_font(text)
-        if cid_font:
-            return _registered(cid_font), text
-        return _latin_font(bold), _fold_to_latin(text)
-    return _latin_font(bold), text
-
-
-def _latin_font(bold: bool) -> str:
-    return "Helvetica-Bold" if bold else "Helvetica"
-
-
-def _cjk_font(text: str) -> str:
-    if any(0x3040 <= ord(ch) <= 0x30FF for ch in text):
-        return "HeiseiKakuGo-W5"  # Japanese kana
-    if any(0xAC00 <= ord(ch) <= 0xD7AF or 0x1100 <= ord(ch) <= 0x11FF for ch in text):
-        return "HYGothic-Medium"  # Hangul
-    if any(
-        0x3400 <= ord(ch) <= 0x9FFF or 0x3000 <= ord(ch) <= 0x303F or 0xFF00 <= ord(ch) <= 0xFFEF
-        for ch in text
-    ):
-        return "STSong-Light"  # Han ideographs, CJK punctuation, full-width forms
-    return ""
-
-
-@cache
-def _registered(cid_font: str) -> str:
-    # ReportLab keeps fonts in its own process-wide registry; registering once is enough.
-    pdfmetrics.registerFont(UnicodeCIDFont(cid_font))
-    return cid_font
-
-
-def _fold_to_latin(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.translate(_FOLDS))
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return stripped.encode(_LATIN_ENCODING, errors="replace").decode(_LATIN_ENCODING)
