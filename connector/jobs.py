@@ -24,8 +24,7 @@ from .db.types import utcnow
 from .errors import HellowordError, NothingToDo, PermanentError, RetryableError
 from .ports import PushResult
 from .runtime import Runtime, current_runtime
-from .services import FollowUp, intake, lifecycle, logistics, publish, receiving
-from .services.common import lock_return
+from .services import FollowUp, intake, lifecycle, logistics, publish
 
 log = logging.getLogger(__name__)
 
@@ -290,14 +289,6 @@ def close_return(return_id: int) -> dict[str, Any]:
     return _run("close_return", (return_id,), work)
 
 
-def receive_return(return_id: int, weight_g: int | None, actor: str) -> dict[str, Any]:
-    def work(runtime: Runtime) -> list[FollowUp]:
-        with runtime.db.transaction() as session:
-            return receiving.receive(session, return_id, weight_g, "", actor)
-
-    return _run("receive_return", (return_id,), work)
-
-
 def sweep_outbox() -> dict[str, Any]:
     """Re-enqueue work a crash or a Redis outage left behind: outbox rows and inbound events
     still pending, and returns that stopped between two automatic steps."""
@@ -423,4 +414,4 @@ def noop(_: int = 0) -> None:
     """Does nothing: the baseline the pipeline benchmark measures job overhead with."""
 
 
-__all__ = ["enqueue", "enqueue_all", "lock_return", "rq_job_id"]
+__all__ = ["enqueue", "enqueue_all", "rq_job_id"]

@@ -16,7 +16,7 @@ from ..domain.events import EventKind
 from ..errors import NothingToDo, ValidationError
 from ..rules import LineDecision, Outcome, decide
 from . import fx, outbox, policies
-from .common import FollowUp, lock_return, move, record
+from .common import FollowUp, lock_return, move
 
 
 def decide_return(session: Session, return_id: int) -> list[FollowUp]:
@@ -214,9 +214,3 @@ def cancel(session: Session, return_id: int, reason: str, actor: str) -> list[Fo
         raise ValidationError("status", f"return {return_.rma} has a refund; it cannot be canceled")
     move(session, return_, Status.CANCELED, EventKind.RETURN_CANCELED, {"reason": reason}, actor)
     return []
-
-
-def note_platform_update(
-    session: Session, return_: models.Return, action: str, result: dict[str, object]
-) -> None:
-    record(session, return_, EventKind.PLATFORM_UPDATED, {"action": action, **result})

@@ -242,14 +242,7 @@ class SandboxMarketplace:
 
     def orders(self, domain: str, since: datetime | None = None) -> list[dict[str, Any]]:
         """The shop's orders updated at or after ``since`` (all when None), oldest first."""
-        with self._transaction(write=False) as db:
-            _shop_row(db, domain)
-            rows = db.execute(
-                """SELECT payload FROM orders WHERE domain = ? AND updated_us >= ?
-                   ORDER BY updated_us, id""",
-                (domain, _since(since)),
-            ).fetchall()
-        return [json.loads(row["payload"]) for row in rows]
+        return self._payloads_since("orders", domain, since)
 
     # returns ----------------------------------------------------------------------------
 
@@ -399,11 +392,17 @@ class SandboxMarketplace:
 
     def returns(self, domain: str, since: datetime | None = None) -> list[dict[str, Any]]:
         """The shop's returns requested or changed at or after ``since``, oldest change first."""
+        return self._payloads_since("returns", domain, since)
+
+    def _payloads_since(
+        self, table: str, domain: str, since: datetime | None
+    ) -> list[dict[str, Any]]:
+        assert table in ("orders", "returns")  # a name from this module, never from input
         with self._transaction(write=False) as db:
             _shop_row(db, domain)
             rows = db.execute(
-                """SELECT payload FROM returns WHERE domain = ? AND updated_us >= ?
-                   ORDER BY updated_us, id""",
+                f"""SELECT payload FROM {table} WHERE domain = ? AND updated_us >= ?
+                    ORDER BY updated_us, id""",
                 (domain, _since(since)),
             ).fetchall()
         return [json.loads(row["payload"]) for row in rows]
