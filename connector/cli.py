@@ -171,6 +171,180 @@ def policy_simulate(path: str, merchant_name: str, days: int, examples: int) -> 
     click.echo(json.dumps(report, indent=2, default=str))
 
 
+# --- destinations, carriers and routing -------------------------------------------------
+
+
+def _read_document(path: str) -> Any:
+    """A YAML or JSON file (JSON is YAML), or exit 1 saying where it does not parse."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except yaml.YAMLError as error:
+        raise click.ClickException(f"{path}: not YAML or JSON: {error}") from None
+
+
+def _merchant_id(session: Any, name: str) -> int:
+    from .errors import NotFound
+    from .services.merchants import merchant_by_name
+
+    try:
+        return merchant_by_name(session, name).id
+    except NotFound as error:
+        raise click.UsageError(str(error)) from None
+
+
+def _apply_each(path: str, merchant_name: str, apply: Any) -> list[Any]:
+    """Apply ``apply(session, merchant_id, item)`` to each object in the file (one object or
+    a list), in one transaction: an error names the item and field, and nothing is kept."""
+    from .errors import NotFound, ValidationError
+
+    document = _read_document(path)
+    items = document if isinstance(document, list) else [document]
+    if not items or not all(isinstance(item, dict) for item in items):
+        raise click.ClickException(f"{path}: expected an object or a list of objects")
+    runtime = current_runtime()
+    results = []
+    with runtime.db.transaction() as session:
+        merchant_id = _merchant_id(session, merchant_name)
+        for index, item in enumerate(items):
+            try:
+                results.append(apply(session, merchant_id, item))
+            except (ValidationError, NotFound) as error:
+                where = f"[{index}] " if isinstance(document, list) else ""
+                raise click.ClickException(f"{path}: {where}{error}") from None
+    return results
+
+
+@main.group()
+def destinations() -> None:
+    """Where returns go: origin warehouses, overseas 3PLs and consolidation hubs."""
+
+
+@destinations.command("list")
+@click.option("--merchant", "merchant_name", required=True)
+def destinations_list(merchant_name: str) -> None:
+    """Print the merchant's destinations as JSON."""
+    from sqlalchemy import select
+
+    from .db import models
+    from .domain.money import Money
+
+    with current_runtime().db.session() as session:
+        merchant_id = _merchant_id(session, merchant_name)
+        rows = session.scalars(
+            select(models.Destination)
+            .where(models.Destination.merchant_id == merchant_id)
+            .order_by(models.Destination.code)
+        ).all()
+        handling = {row.id: Money.from_minor(row.handling_minor, row.currency) for row in rows}
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "code": row.code,
+                        "name": row.name,
+                        "kind": row.kind,
+                        "address": row.address,
+                        "countries": row.countries,
+                        "handling": {
+                            "amount": str(handling[row.id].amount),
+                            "currency": row.currency,
+                        },
+                        "resale_factor": row.resale_factor,
+                        "duty_rate": row.duty_rate,
+                        "grades": row.grades,
+                        "active": row.active,
+                    }
+                    for row in rows
+                ],
+                indent=2,
+            )
+        )
+
+
+@destinations.command("set")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--merchant", "merchant_name", required=True)
+def destinations_set(path: str, merchant_name: str) -> None:
+    """Create or replace the destinations in PATH (YAML or JSON: one object or a list, each
+    with code, kind, address, countries, handling, resale_factor, duty_rate, grades)."""
+    from .services.destinations import upsert_destination
+
+    rows = _apply_each(path, merchant_name, upsert_destination)
+    click.echo(" ".join(row.code for row in rows))
+
+
+@main.group()
+def carriers() -> None:
+    """The merchant's carrier accounts (credentials are sealed at rest)."""
+
+
+@carriers.command("link")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--merchant", "merchant_name", required=True)
+def carriers_link(path: str, merchant_name: str) -> None:
+    """Create or replace the carrier accounts in PATH (YAML or JSON: one object or a list,
+    each with carrier, name, settings, secrets, and optionally the destination code it
+    reaches). Prints each account's webhook URL."""
+    from sqlalchemy import select
+
+    from .db import models
+    from .errors import ValidationError
+    from .services.destinations import link_carrier
+
+    runtime = current_runtime()
+
+    def link(session: Any, merchant_id: int, item: dict[str, Any]) -> Any:
+        item = dict(item)
+        code = item.pop("destination", None)
+        if code is not None:
+            row = session.scalar(
+                select(models.Destination).where(
+                    models.Destination.merchant_id == merchant_id, models.Destination.code == code
+                )
+            )
+            if row is None:
+                raise ValidationError("destination", f"no destination {code!r}")
+            item["destination_id"] = row.id
+        return link_carrier(
+            session, runtime.vault, merchant_id, set(runtime.registry.carriers), item
+        )
+
+    for row in _apply_each(path, merchant_name, link):
+        click.echo(f"{row.name}\t{runtime.settings.public_url}/webhooks/carriers/{row.id}")
+
+
+@main.group()
+def routing() -> None:
+    """The numbers routing runs on: resale table, time limit, cost per day, returnless and
+    own-shipment terms."""
+
+
+@routing.command("show")
+@click.option("--merchant", "merchant_name", required=True)
+def routing_show(merchant_name: str) -> None:
+    """Print the merchant's routing settings as JSON, defaults filled in."""
+    from .services.destinations import routing_settings
+
+    with current_runtime().db.session() as session:
+        settings = routing_settings(session, _merchant_id(session, merchant_name))
+    click.echo(json.dumps(settings.as_dict(), indent=2))
+
+
+@routing.command("set")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--merchant", "merchant_name", required=True)
+def routing_set(path: str, merchant_name: str) -> None:
+    """Replace the routing settings with the document in PATH (YAML or JSON); fields left out
+    take their defaults."""
+    from .services.destinations import save_routing_settings
+
+    [settings] = _apply_each(path, merchant_name, save_routing_settings)
+    click.echo(json.dumps(settings.as_dict(), indent=2))
+
+
 # --- workers ----------------------------------------------------------------------------
 
 

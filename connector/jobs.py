@@ -218,7 +218,7 @@ def fulfil_return(return_id: int) -> dict[str, Any]:
             account = session.get(models.CarrierAccount, purchase.account_id) if purchase else None
         if purchase is None:
             with runtime.db.transaction() as session:
-                return logistics.grant_returnless(session, return_id)
+                return logistics.fulfil_without_label(session, return_id)
         if account is None:
             raise PermanentError(f"the carrier account for return {return_id} was removed")
         carrier = runtime.carrier(

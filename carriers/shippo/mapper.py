@@ -163,7 +163,15 @@ def label(transaction: Mapping[str, Any], quote: RateQuote, pdf: bytes) -> Label
         pdf=pdf,
         qr_payload=transaction.get("qr_code_url") or "",
         external_id=_required(transaction, "object_id"),
+        tracking_carrier=tracking_carrier(quote.service),
     )
+
+
+def tracking_carrier(service: str) -> str:
+    """Shippo's carrier token (``usps``, ``dhl_express``) from a quoted service
+    (``USPS-usps_priority``, ``DHL Express-dhl_express_worldwide``): what ``/tracks`` takes."""
+    provider = service.split("-", 1)[0].strip()
+    return provider.lower().replace(" ", "_")
 
 
 # --- tracking -----------------------------------------------------------------------------

@@ -74,6 +74,8 @@ def order_from_row(row: models.Order) -> Order:
         total=Money.from_minor(row.total_minor, row.currency),
         delivered_at=row.delivered_at,
         tags=tuple(row.tags or ()),
+        shipped_from=row.shipped_from,
+        export_reference=row.export_reference,
     )
 
 

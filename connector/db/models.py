@@ -48,6 +48,8 @@ class Merchant(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
+    # the routing settings document (connector.routing.settings); empty: the defaults
+    routing: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = _created()
 
 
@@ -102,6 +104,9 @@ class Order(Base):
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     shipping_address: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the country the order left from and its export declaration, for returned-goods relief
+    shipped_from: Mapped[str] = mapped_column(String(2), default="")
+    export_reference: Mapped[str] = mapped_column(String(100), default="")
     tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = _created()
@@ -205,13 +210,15 @@ class Shipment(Base):
     __table_args__ = (UniqueConstraint("carrier", "tracking_number"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     return_id: Mapped[int] = mapped_column(ForeignKey("returns.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # label | dropoff
+    kind: Mapped[str] = mapped_column(String(20))  # label | dropoff | own_shipment
     destination_id: Mapped[int | None] = mapped_column(ForeignKey("destinations.id"))
     carrier: Mapped[str] = mapped_column(String(40))
     service: Mapped[str] = mapped_column(String(100))
     tracking_number: Mapped[str] = mapped_column(String(100))
     external_id: Mapped[str] = mapped_column(String(255), default="")  # the carrier's id
     account: Mapped[str] = mapped_column(String(100), default="")  # carrier account name
+    # the carrier that moves the parcel when an aggregator (Shippo) sold the label
+    tracking_carrier: Mapped[str] = mapped_column(String(40), default="")
     status: Mapped[str] = mapped_column(String(30), default="LABEL_CREATED")
     price_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))

@@ -14,6 +14,8 @@ class EventKind(StrEnum):
     LABEL_VOIDED = "LabelVoided"
     DROPOFF_CODE_ISSUED = "DropOffCodeIssued"
     RETURNLESS_GRANTED = "ReturnlessGranted"
+    OWN_SHIPMENT_REQUESTED = "OwnShipmentRequested"
+    OWN_SHIPMENT_SENT = "OwnShipmentSent"
     PARCEL_SCANNED = "ParcelScanned"
     RETURN_RECEIVED = "ReturnReceived"
     RETURN_INSPECTED = "ReturnInspected"

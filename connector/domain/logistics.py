@@ -113,6 +113,7 @@ class Label:
     qr_payload: str = ""
     expires_at: datetime | None = None
     external_id: str = ""
+    tracking_carrier: str = ""  # who moves the parcel, when an aggregator sold the label
 
 
 @dataclass(frozen=True, slots=True)

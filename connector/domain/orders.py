@@ -69,6 +69,8 @@ class Order:
     total: Money
     delivered_at: datetime | None = None
     tags: tuple[str, ...] = ()
+    shipped_from: str = ""  # the country the order left from
+    export_reference: str = ""  # its export declaration, cited when goods come back
     raw: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     def line(self, external_id: str) -> OrderLine:

@@ -5,14 +5,16 @@ For a label or a drop-off to a destination::
     net_cost = shipping + handling + duties + time_cost - recovery
     recovery = Σ item value × destination resale factor × P(resale | reason, condition)
 
-Keeping the item costs nothing to ship and recovers nothing, so its net cost is zero. All
-amounts are converted to the merchant's currency before they are compared.
+The buyer's own shipment is priced at the merchant's reimbursement cap (the most it can cost),
+with the destination's handling, duties and recovery. Keeping the item, or donating it, costs
+nothing to ship and recovers nothing, so its net cost is zero. All amounts are converted to the
+merchant's currency before they are compared.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
@@ -20,6 +22,7 @@ from ..domain.logistics import RateQuote
 from ..domain.money import Money
 from ..domain.orders import Address
 from ..domain.returns import Condition, Reason
+from .settings import RoutingSettings
 
 Converter = Callable[[Money, str], Money]
 
@@ -74,34 +77,6 @@ class Candidate:
     destination: Destination
     quote: RateQuote
     kind: OptionKind = OptionKind.LABEL
-
-
-@dataclass(frozen=True, slots=True)
-class ResaleTable:
-    """P(resale) by condition, scaled by reason; merchants will edit their own copy."""
-
-    by_condition: Mapping[Condition, Decimal]
-    reason_factor: Mapping[Reason, Decimal] = field(default_factory=dict)
-
-    def probability(self, reason: Reason, condition: Condition) -> Decimal:
-        base = self.by_condition.get(condition, Decimal(0))
-        return base * self.reason_factor.get(reason, Decimal(1))
-
-
-DEFAULT_RESALE_TABLE = ResaleTable(
-    by_condition={
-        Condition.UNUSED: Decimal("0.90"),
-        Condition.OPENED: Decimal("0.75"),
-        Condition.USED: Decimal("0.40"),
-        Condition.DAMAGED: Decimal("0.05"),
-    },
-    reason_factor={
-        Reason.DEFECTIVE: Decimal("0.20"),
-        Reason.DAMAGED_IN_TRANSIT: Decimal("0.30"),
-        Reason.NOT_AS_DESCRIBED: Decimal("0.80"),
-        Reason.WRONG_ITEM: Decimal("0.90"),
-    },
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,22 +151,27 @@ class NoRoute(ValueError):
     """No option is allowed for this return."""
 
 
+_RETURNLESS = (OptionKind.KEEP_ITEM, OptionKind.DONATE)
+DEFAULT_SETTINGS = RoutingSettings()
+
+
 def route(
-    items: list[Item],
-    candidates: list[Candidate],
+    items: Sequence[Item],
+    candidates: Sequence[Candidate],
     currency: str,
     convert: Converter,
     *,
-    resale: ResaleTable = DEFAULT_RESALE_TABLE,
-    keep_item_allowed: bool = True,
-    max_transit_days: int | None = None,
+    settings: RoutingSettings = DEFAULT_SETTINGS,
     buyer_country: str = "",
-    cost_per_day: Money | None = None,
+    own_shipment_to: Sequence[Destination] = (),
+    returnless_granted: bool = False,
 ) -> Route:
     """Every option with its expected net cost in ``currency``, and the cheapest allowed.
 
-    ``cost_per_day`` prices the wait until the refund (support contacts, a buyer's goodwill),
-    charged for each day in transit."""
+    ``candidates`` are the carriers' quotes to each destination that serves the buyer;
+    ``own_shipment_to`` the destinations a buyer may ship to themselves (priced when the
+    merchant offers a reimbursement cap). ``returnless_granted`` says the policy already
+    decided the buyer keeps the goods, so no value limit applies to the returnless option."""
     if not items:
         raise ValueError("a route needs at least one item")
 
@@ -199,55 +179,96 @@ def route(
         return amount if amount.currency == currency else convert(amount, currency)
 
     zero = Money.zero(currency)
-    per_day = money(cost_per_day) if cost_per_day is not None else zero
-    options: list[RouteOption] = []
-    for candidate in candidates:
-        destination, quote = candidate.destination, candidate.quote
+    per_day = money(settings.cost_per_day) if settings.cost_per_day is not None else zero
+    limit = settings.max_transit_days
+    values = [money(item.value) for item in items]
+    probabilities = [settings.resale.probability(item.reason, item.condition) for item in items]
+
+    def priced(
+        option_id: str,
+        kind: OptionKind,
+        destination: Destination,
+        shipping: Money,
+        days: int,
+        quote: RateQuote | None = None,
+    ) -> RouteOption:
         recovery = duties = zero
-        for item in items:
-            probability = resale.probability(item.reason, item.condition)
-            value = money(item.value)
+        for item, value, probability in zip(items, values, probabilities, strict=True):
             recovery = recovery + value * (destination.resale_factor * probability)
             duties = duties + value * item.duties(destination, buyer_country)
-        too_slow = max_transit_days is not None and quote.transit_days_max > max_transit_days
+        too_slow = limit is not None and days > limit
+        return RouteOption(
+            id=option_id,
+            kind=kind,
+            destination=destination.id,
+            carrier=quote.carrier if quote else "",
+            service=quote.service if quote else "",
+            account=quote.account if quote else "",
+            shipping=shipping,
+            handling=money(destination.handling),
+            duties=duties,
+            recovery=recovery,
+            time_cost=per_day * days,
+            transit_days=days,
+            allowed=not too_slow,
+            why_not=f"takes up to {days} days, over the limit of {limit}" if too_slow else "",
+        )
+
+    options = [
+        priced(
+            f"{c.kind.value}:{c.destination.id}:{c.quote.carrier}:{c.quote.service}",
+            c.kind,
+            c.destination,
+            money(c.quote.price),
+            c.quote.transit_days_max,
+            c.quote,
+        )
+        for c in candidates
+    ]
+    if settings.own_shipment_cap is not None:
+        cap = money(settings.own_shipment_cap)
+        options += [
+            priced(
+                f"{OptionKind.OWN_SHIPMENT.value}:{destination.id}",
+                OptionKind.OWN_SHIPMENT,
+                destination,
+                cap,
+                settings.own_shipment_days,
+            )
+            for destination in own_shipment_to
+        ]
+    goods_value = sum(values, zero)
+    value_limit = (
+        money(settings.keep_item_max_value)
+        if settings.keep_item_max_value is not None and not returnless_granted
+        else None
+    )
+    for kind in _RETURNLESS:
+        if kind.value != settings.returnless:
+            why_not = f"the merchant resolves returnless returns as {settings.returnless}"
+        elif value_limit is not None and goods_value > value_limit:
+            why_not = (
+                f"the goods are worth {goods_value}, over the returnless limit of {value_limit}"
+            )
+        else:
+            why_not = ""
         options.append(
             RouteOption(
-                id=f"{candidate.kind.value}:{destination.id}:{quote.carrier}:{quote.service}",
-                kind=candidate.kind,
-                destination=destination.id,
-                carrier=quote.carrier,
-                service=quote.service,
-                shipping=money(quote.price),
-                handling=money(destination.handling),
-                duties=duties,
-                recovery=recovery,
-                time_cost=per_day * quote.transit_days_max,
-                transit_days=quote.transit_days_max,
-                account=quote.account,
-                allowed=not too_slow,
-                why_not=f"takes up to {quote.transit_days_max} days, over the limit of "
-                f"{max_transit_days}"
-                if too_slow
-                else "",
+                id=kind.value,
+                kind=kind,
+                destination="",
+                carrier="",
+                service="",
+                shipping=zero,
+                handling=zero,
+                duties=zero,
+                recovery=zero,
+                time_cost=zero,
+                transit_days=0,
+                allowed=not why_not,
+                why_not=why_not,
             )
         )
-    options.append(
-        RouteOption(
-            id=OptionKind.KEEP_ITEM.value,
-            kind=OptionKind.KEEP_ITEM,
-            destination="",
-            carrier="",
-            service="",
-            shipping=zero,
-            handling=zero,
-            duties=zero,
-            recovery=zero,
-            time_cost=zero,
-            transit_days=0,
-            allowed=keep_item_allowed,
-            why_not="" if keep_item_allowed else "the policy does not allow keeping the item",
-        )
-    )
     allowed = [option for option in options if option.allowed]
     if not allowed:
         raise NoRoute("no option is allowed for this return")

@@ -4,7 +4,9 @@ A destination is an origin warehouse, an overseas 3PL warehouse or a consolidati
 address, the buyer countries it serves, its handling cost per parcel, what an item is worth
 there relative to list price (the resale factor), the duty and tax rate goods pay entering its
 country, and whether it grades and refurbishes. Carrier accounts name the destination they
-reach (or none: they reach any). Both are data, validated field by field.
+reach (or none: they reach any). Both are data, validated field by field, and so are the
+merchant's routing settings (resale table, time limit, cost per day, returnless and own-shipment
+terms) that price the options.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..crypto import Vault
 from ..db import models
 from ..domain.money import Money, MoneyError
 from ..errors import NotFound, ValidationError
+from ..routing import RoutingSettings
 
 KINDS = ("origin", "warehouse", "hub")
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
@@ -118,3 +121,24 @@ def link_carrier(
     row.active = bool(data.get("active", True))
     session.flush()
     return row
+
+
+def routing_settings(session: Session, merchant_id: int) -> RoutingSettings:
+    """The merchant's routing settings, defaults filled in."""
+    merchant = session.get(models.Merchant, merchant_id)
+    if merchant is None:
+        raise NotFound(f"merchant {merchant_id} does not exist")
+    return RoutingSettings.parse(merchant.routing)
+
+
+def save_routing_settings(
+    session: Session, merchant_id: int, data: dict[str, Any]
+) -> RoutingSettings:
+    """Validate and store the whole settings document (what is left out takes its default)."""
+    merchant = session.get(models.Merchant, merchant_id, with_for_update=True)
+    if merchant is None:
+        raise NotFound(f"merchant {merchant_id} does not exist")
+    settings = RoutingSettings.parse(data)
+    merchant.routing = settings.as_dict()
+    session.flush()
+    return settings

@@ -62,6 +62,8 @@ def upsert_order(session: Session, store: models.Store, order: Order) -> models.
     row.delivered_at = order.delivered_at
     row.shipping_address = address_to_dict(order.shipping_address)
     row.tags = list(order.tags)
+    row.shipped_from = order.shipped_from
+    row.export_reference = order.export_reference
     row.raw = json.loads(json.dumps(order.raw, default=str))
 
     existing = {line.external_id: line for line in row.lines}

@@ -14,6 +14,7 @@ from ..db.types import utcnow
 from ..domain import Status
 from ..domain.events import EventKind
 from ..errors import NothingToDo, ValidationError
+from ..routing import RoutingSettings
 from ..rules import LineDecision, Outcome, decide
 from . import fx, outbox, policies
 from .common import FollowUp, lock_return, move
@@ -172,26 +173,31 @@ def close_return(session: Session, return_id: int) -> list[FollowUp]:
     return outbox.publish(session, return_, "close")
 
 
-LABEL_VALIDITY = timedelta(days=30)
-
-
 def expire_stale(session: Session, now: datetime | None = None) -> list[FollowUp]:
-    """Expire the returns still awaiting shipment once their label's validity has passed,
-    and void their unused labels where the carrier allows."""
-    cutoff = (now or utcnow()) - LABEL_VALIDITY
-    stale = session.scalars(
+    """Expire the returns still awaiting shipment once the merchant's label validity
+    (``label_validity_days`` in the routing settings, 30 by default) has passed, and void
+    their unused labels where the carrier allows."""
+    now = now or utcnow()
+    validity = {
+        merchant_id: RoutingSettings.parse(document).label_validity_days
+        for merchant_id, document in session.execute(
+            select(models.Merchant.id, models.Merchant.routing)
+        )
+    }
+    candidates = session.scalars(
         select(models.Return)
-        .where(models.Return.status == Status.AWAITING_SHIPMENT, models.Return.updated_at < cutoff)
+        .where(
+            models.Return.status == Status.AWAITING_SHIPMENT,
+            models.Return.updated_at < now - timedelta(days=min(validity.values(), default=30)),
+        )
         .with_for_update()
     ).all()
-    for return_ in stale:
-        move(
-            session,
-            return_,
-            Status.EXPIRED,
-            EventKind.RETURN_EXPIRED,
-            {"after_days": LABEL_VALIDITY.days},
-        )
+    stale = []
+    for return_ in candidates:
+        days = validity.get(return_.merchant_id, 30)
+        if return_.updated_at < now - timedelta(days=days):
+            stale.append(return_)
+            move(session, return_, Status.EXPIRED, EventKind.RETURN_EXPIRED, {"after_days": days})
     shipments = session.scalars(
         select(models.Shipment.id).where(models.Shipment.return_id.in_([r.id for r in stale]))
     ).all()

@@ -32,11 +32,12 @@ from ..domain import (
     TrackingStatus,
 )
 from ..domain.events import EventKind
-from ..errors import NothingToDo, PermanentError, RetryableError
+from ..errors import NothingToDo, PermanentError, RetryableError, ValidationError
 from ..papers import CustomsLine, CustomsPapers, render_customs_invoice
-from ..routing import Candidate, Destination, Item, OptionKind, Route, route
+from ..routing import Candidate, Destination, Item, OptionKind, Route, RoutingSettings, route
 from . import fx, outbox
 from .common import FollowUp, lock_return, move, record
+from .destinations import routing_settings
 from .refunds import request_refund
 
 CarrierFor = Callable[[models.CarrierAccount], Any]
@@ -132,6 +133,7 @@ def plan_route(session: Session, return_id: int, carrier_for: CarrierFor) -> Pla
     value = Money.zero(currency)
     for line in lines:
         value = value + Money.from_minor(line.order_line.unit_price_minor, currency) * line.quantity
+    order = return_.order
     goods = Goods(
         items=tuple(
             Item(
@@ -139,7 +141,8 @@ def plan_route(session: Session, return_id: int, carrier_for: CarrierFor) -> Pla
                 * line.quantity,
                 Reason(line.reason),
                 Condition(line.condition),
-                exported_from=line.order_line.origin_country,
+                exported_from=order.shipped_from or line.order_line.origin_country,
+                export_reference=order.export_reference,
             )
             for line in lines
         ),
@@ -165,13 +168,13 @@ def route_goods(
     carrier_for: CarrierFor,
     *,
     returnless: bool = False,
-    cost_per_day: Money | None = None,
-    max_transit_days: int | None = None,
+    settings: RoutingSettings | None = None,
 ) -> Plan:
     """Every way back for ``goods`` from the buyer at ``address``, priced and chosen: what a
-    stored return and the routing preview both ask."""
+    stored return and the routing preview both ask. ``settings`` defaults to the merchant's."""
     merchant = session.get(models.Merchant, merchant_id)
     assert merchant is not None
+    settings = settings or routing_settings(session, merchant_id)
     buyer = address_from_dict(address)
     accounts = session.scalars(
         select(models.CarrierAccount).where(
@@ -184,6 +187,7 @@ def route_goods(
         )
     ).all()
     candidates: list[Candidate] = []
+    serving: list[Destination] = []
     notes: list[str] = []
     if returnless:  # the policy lets the buyer keep the goods: no way back to price
         destinations = []
@@ -192,6 +196,7 @@ def route_goods(
         destination = destination_of(row)
         if not destination.serves(buyer.country):
             continue
+        serving.append(destination)
         shipment = Shipment(
             reference=goods.reference,
             from_address=buyer,
@@ -216,9 +221,10 @@ def route_goods(
         candidates,
         merchant.currency,
         fx.load(session).convert,
+        settings=settings,
         buyer_country=buyer.country,
-        cost_per_day=cost_per_day,
-        max_transit_days=max_transit_days,
+        own_shipment_to=serving,
+        returnless_granted=returnless,
     )
     return Plan(chosen, tuple(notes))
 
@@ -230,7 +236,7 @@ def save_route(session: Session, return_id: int, plan: Plan) -> list[FollowUp]:
     chosen = plan.route.chosen_option
     return_.route = {**plan.route.as_dict(), "notes": list(plan.notes)}
     return_.route_option = chosen.id
-    return_.returnless = chosen.kind is OptionKind.KEEP_ITEM
+    return_.returnless = chosen.kind in (OptionKind.KEEP_ITEM, OptionKind.DONATE)
     record(
         session,
         return_,
@@ -256,14 +262,20 @@ class Purchase:
     key: str
 
 
+def chosen_option(return_: models.Return) -> dict[str, Any]:
+    """The stored route's chosen option, as the route records it."""
+    return next(o for o in (return_.route or {})["options"] if o["id"] == return_.route_option)
+
+
 def plan_fulfilment(session: Session, return_id: int) -> Purchase | None:
-    """The label or code to buy, or None for a returnless resolution."""
+    """The label or code to buy, or None when nothing is bought: a returnless resolution, or
+    the buyer's own shipment (``fulfil_without_label``)."""
     return_ = session.get(models.Return, return_id)
     if return_ is None or return_.status != Status.APPROVED or not return_.route:
         raise NothingToDo(f"return {return_id} is not waiting for fulfilment")
-    if return_.returnless:
+    option = chosen_option(return_)
+    if return_.returnless or option["kind"] == OptionKind.OWN_SHIPMENT.value:
         return None
-    option = next(o for o in return_.route["options"] if o["id"] == return_.route_option)
     destination = session.scalar(
         select(models.Destination).where(
             models.Destination.merchant_id == return_.merchant_id,
@@ -362,6 +374,7 @@ def store_label(
         tracking_number=label.tracking_number,
         external_id=label.external_id,
         account=purchase.quote.account,
+        tracking_carrier=label.tracking_carrier,
         status=TrackingStatus.LABEL_CREATED.value,
         price_minor=label.price.minor,
         currency=label.price.currency,
@@ -441,6 +454,7 @@ def customs_papers(
         lines=lines,
         currency=currency,
         order_number=return_.order.number,
+        export_reference=return_.order.export_reference,
         tracking_number=label.tracking_number,
         carrier=f"{label.carrier} {label.service}",
         gross_weight_kg=max(
@@ -449,14 +463,143 @@ def customs_papers(
     )
 
 
+def fulfil_without_label(session: Session, return_id: int) -> list[FollowUp]:
+    """A route that buys nothing: the returnless refund, or instructions for the buyer's own
+    shipment."""
+    return_ = lock_return(session, return_id)
+    if (
+        return_.status == Status.APPROVED
+        and not return_.returnless
+        and return_.route
+        and chosen_option(return_)["kind"] == OptionKind.OWN_SHIPMENT.value
+    ):
+        return _request_own_shipment(session, return_)
+    return grant_returnless(session, return_id)
+
+
 def grant_returnless(session: Session, return_id: int) -> list[FollowUp]:
     return_ = lock_return(session, return_id)
     if return_.status != Status.APPROVED or not return_.returnless:
         raise NothingToDo(f"return {return_.rma} is not a returnless approval")
     if session.scalar(select(models.Refund.id).where(models.Refund.return_id == return_.id)):
         raise NothingToDo(f"return {return_.rma} was granted its returnless refund already")
-    record(session, return_, EventKind.RETURNLESS_GRANTED, {"route": return_.route_option})
+    kind = return_.route_option if return_.route_option in ("keep_item", "donate") else "keep_item"
+    record(
+        session,
+        return_,
+        EventKind.RETURNLESS_GRANTED,
+        {
+            "route": return_.route_option,
+            "buyer": "donates the item" if kind == "donate" else "keeps the item",
+        },
+    )
     return request_refund(session, return_, trigger="returnless")
+
+
+def _request_own_shipment(session: Session, return_: models.Return) -> list[FollowUp]:
+    """Tell the buyer where to send the parcel and how much postage is reimbursed."""
+    option = chosen_option(return_)
+    destination = session.scalar(
+        select(models.Destination).where(
+            models.Destination.merchant_id == return_.merchant_id,
+            models.Destination.code == option["destination"],
+        )
+    )
+    if destination is None:
+        raise PermanentError(f"destination {option['destination']} no longer exists")
+    cap = reimbursement_cap(session, return_)
+    move(
+        session,
+        return_,
+        Status.AWAITING_SHIPMENT,
+        EventKind.OWN_SHIPMENT_REQUESTED,
+        {
+            "destination": destination.code,
+            "address": destination.address,
+            "reimbursed_up_to": str(cap),
+        },
+    )
+    return []
+
+
+def reimbursement_cap(session: Session, return_: models.Return) -> Money:
+    """The most the merchant pays back for the buyer's own postage, in the order's currency."""
+    cap = routing_settings(session, return_.merchant_id).own_shipment_cap
+    currency = return_.order.currency
+    if cap is None:
+        return Money.zero(currency)
+    return cap if cap.currency == currency else fx.load(session).convert(cap, currency)
+
+
+def record_own_shipment(
+    session: Session,
+    return_id: int,
+    carrier: str,
+    tracking_number: str,
+    postage: Money,
+    actor: str,
+) -> list[FollowUp]:
+    """The buyer sent the parcel themselves: keep the tracking number and the postage to
+    reimburse (up to the merchant's cap), and put the return in transit. A buyer's own
+    shipment has no carrier scan Helloword can trust, so a first-scan refund waits for
+    receipt."""
+    return_ = lock_return(session, return_id)
+    if return_.status != Status.AWAITING_SHIPMENT or not return_.route:
+        raise ValidationError(
+            "status", f"return {return_.rma} is {return_.status}, not awaiting the buyer's parcel"
+        )
+    if chosen_option(return_)["kind"] != OptionKind.OWN_SHIPMENT.value:
+        raise ValidationError("route", f"return {return_.rma} travels on a label Helloword bought")
+    carrier, tracking_number = carrier.strip().lower(), tracking_number.strip()
+    if not carrier or not tracking_number:
+        raise ValidationError("tracking_number", "give the carrier and the tracking number")
+    if postage.currency != return_.order.currency:
+        raise ValidationError(
+            "postage", f"expected an amount in the order's currency, {return_.order.currency}"
+        )
+    if postage.amount < 0:
+        raise ValidationError("postage", "must not be negative")
+    if session.scalar(
+        select(models.Shipment.id).where(
+            models.Shipment.carrier == carrier, models.Shipment.tracking_number == tracking_number
+        )
+    ):
+        raise ValidationError("tracking_number", f"{carrier} {tracking_number} is already in use")
+    option = chosen_option(return_)
+    destination = session.scalar(
+        select(models.Destination).where(
+            models.Destination.merchant_id == return_.merchant_id,
+            models.Destination.code == option["destination"],
+        )
+    )
+    reimbursed = min(postage, reimbursement_cap(session, return_), key=lambda m: m.amount)
+    session.add(
+        models.Shipment(
+            return_id=return_.id,
+            kind=OptionKind.OWN_SHIPMENT.value,
+            destination_id=destination.id if destination else None,
+            carrier=carrier,
+            service="",
+            tracking_number=tracking_number,
+            status=TrackingStatus.IN_TRANSIT.value,
+            price_minor=reimbursed.minor,
+            currency=reimbursed.currency,
+        )
+    )
+    move(
+        session,
+        return_,
+        Status.IN_TRANSIT,
+        EventKind.OWN_SHIPMENT_SENT,
+        {
+            "carrier": carrier,
+            "tracking_number": tracking_number,
+            "postage": str(postage),
+            "reimbursed": str(reimbursed),
+        },
+        actor,
+    )
+    return []
 
 
 _ORDER = [
@@ -637,7 +780,13 @@ def shipments_to_poll(
     for shipment in shipments:
         account = _account_of(session, shipment)
         if account is not None and account.active:
-            due.append((shipment.id, shipment.tracking_number, shipment.carrier, account))
+            # an aggregator tracks a number by the carrier that moves it: "usps/9205…"
+            number = (
+                f"{shipment.tracking_carrier}/{shipment.tracking_number}"
+                if shipment.tracking_carrier
+                else shipment.tracking_number
+            )
+            due.append((shipment.id, number, shipment.carrier, account))
     return due
 
 

@@ -18,17 +18,43 @@ from . import outbox
 from .common import FollowUp, lock_return, record
 
 
-def refund_amount(session: Session, return_: models.Return) -> Money:
-    """The approved lines' value, less the restocking fees the policy set on them."""
+def refund_parts(session: Session, return_: models.Return) -> tuple[Money, Money]:
+    """(goods, postage): what the approved lines refund, and the buyer's own postage paid
+    back with them. A platform refunds no more than the order's total, so the postage is
+    paid only as far as the order has room left beside its other refunds."""
     currency = return_.order.currency
     fees = _restocking_fees(session, return_)
-    amount = Money.zero(currency)
+    goods = Money.zero(currency)
     for line in return_.lines:
         if line.outcome == "approve":
             value = Money.from_minor(line.order_line.unit_price_minor, currency) * line.quantity
             fee = fees.get(line.order_line.external_id)
-            amount = amount + (value - fee if fee is not None and fee <= value else value)
-    return amount
+            goods = goods + (value - fee if fee is not None and fee <= value else value)
+    claimed = Money.from_minor(
+        sum(
+            session.scalars(
+                select(models.Shipment.price_minor).where(
+                    models.Shipment.return_id == return_.id,
+                    models.Shipment.kind == "own_shipment",
+                    models.Shipment.currency == currency,
+                )
+            )
+        ),
+        currency,
+    )
+    if not claimed.minor:
+        return goods, claimed
+    refunded_elsewhere = session.scalar(
+        select(func.coalesce(func.sum(models.Refund.amount_minor), 0))
+        .join(models.Return, models.Refund.return_id == models.Return.id)
+        .where(
+            models.Return.order_id == return_.order_id,
+            models.Return.id != return_.id,
+            models.Refund.status.in_(["pending", "issued"]),
+        )
+    )
+    room = max(return_.order.total_minor - int(refunded_elsewhere or 0) - goods.minor, 0)
+    return goods, Money.from_minor(min(claimed.minor, room), currency)
 
 
 def _restocking_fees(session: Session, return_: models.Return) -> dict[str, Money]:
@@ -63,7 +89,8 @@ def request_refund(
         )
         or 0
     ) + 1
-    amount = refund_amount(session, return_)
+    goods, postage = refund_parts(session, return_)
+    amount = goods + postage
     key = f"refund:{return_.id}:{sequence}"
     refund = models.Refund(
         return_id=return_.id,
@@ -79,7 +106,8 @@ def request_refund(
         session,
         return_,
         EventKind.REFUND_REQUESTED,
-        {"refund": key, "amount": str(amount), "trigger": trigger},
+        {"refund": key, "amount": str(amount), "trigger": trigger}
+        | ({"postage": str(postage)} if postage.minor else {}),
         actor=actor,
     )
     lines = [

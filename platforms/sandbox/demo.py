@@ -7,7 +7,8 @@ eight countries, each paying in its own currency; deliveries spread over the 60 
 worth more than 300 USD so value thresholds have something to trigger on.
 
 The payloads are shaped like Shopify's order JSON plus the sandbox's own fields
-(``delivered_at``, and per line ``hs_code``, ``origin_country``, ``dimensions_mm``).
+(``delivered_at``, ``shipped_from``, ``export_reference``, and per line ``hs_code``,
+``origin_country``, ``dimensions_mm``).
 """
 
 from __future__ import annotations
@@ -291,6 +292,9 @@ def demo_order(domain: str, seed: int, index: int, today: date) -> dict[str, Any
         "total_price": total,
         "tags": "demo",
         "customer_locale": country.locale,
+        # shipped from the Shenzhen warehouse under a Chinese export declaration (18 digits)
+        "shipped_from": "CN",
+        "export_reference": f"5316{order_id % 10**14:014d}",
         "line_items": line_items,
         "shipping_lines": [
             {

@@ -1,7 +1,7 @@
 """Sandbox payloads → the canonical model. Pure: no I/O, tested from saved payloads.
 
 The payloads are Shopify's order and return JSON, plus the sandbox's own fields: the order's
-``delivered_at``, and per line ``hs_code``, ``origin_country`` and ``dimensions_mm``; per return
+``delivered_at``, ``shipped_from`` and ``export_reference``, and per line ``hs_code``, ``origin_country`` and ``dimensions_mm``; per return
 line ``condition``. Amounts arrive as decimal strings and become ``Money`` through ``Decimal``,
 never through floats. A payload that cannot be mapped raises ``ValueError`` whose message starts
 with the path of the field at fault (``line_items[1].price: …``).
@@ -88,6 +88,8 @@ def order_from_payload(payload: Mapping[str, Any]) -> Order:
         total=_money(data, "total_price", currency),
         delivered_at=delivered_at,
         tags=tuple(tag.strip() for tag in _optional_text(data, "tags").split(",") if tag.strip()),
+        shipped_from=_optional_text(data, "shipped_from").upper(),
+        export_reference=_optional_text(data, "export_reference"),
         raw=dict(data),
     )
 

@@ -7,7 +7,8 @@ a test) may open the same file: the journal is WAL, writers wait on a busy timeo
 operation is one short transaction on its own connection.
 
 Orders and returns are stored as the JSON the platform would send (Shopify's shape, plus the
-sandbox's ``delivered_at`` and per-line ``hs_code``, ``origin_country``, ``dimensions_mm``).
+sandbox's ``delivered_at``, ``shipped_from``, ``export_reference`` and per-line ``hs_code``,
+``origin_country``, ``dimensions_mm``).
 Pushes are stored under a unique idempotency key per shop, and they move the simulated return
 along as the real platform would, refusing what it would refuse (an over-refund, approving a
 declined return) with a ``MarketplaceError`` whose ``code`` says why.

@@ -231,6 +231,7 @@ def test_buy_purchases_the_rate_and_downloads_the_label(shippo: Any) -> None:
         pdf=PDF,
         qr_payload=fixture("transaction_success.json")["qr_code_url"],
         external_id="915d94940ea54c3a80cbfa328722f5a1",
+        tracking_carrier="usps",
     )
     assert (listing.call_count, purchase.call_count, download.call_count) == (1, 1, 1)
     assert "Authorization" not in download.calls[0].request.headers
@@ -510,3 +511,17 @@ def test_the_session_lent_by_the_app_is_used(shippo: Any) -> None:
     make_carrier(session=session).quote(SHIPMENT)
     assert call.calls[0].request.headers["User-Agent"] == "helloword-test"
     assert "Authorization" not in session.headers
+
+
+@pytest.mark.parametrize(
+    ("service", "token"),
+    [
+        ("USPS-usps_priority", "usps"),
+        ("DHL Express-dhl_express_worldwide", "dhl_express"),
+        ("Canada Post-canada_post_expedited_parcel", "canada_post"),
+    ],
+)
+def test_the_tracking_carrier_is_shippos_token_for_the_provider(service: str, token: str) -> None:
+    from carriers.shippo.mapper import tracking_carrier
+
+    assert tracking_carrier(service) == token

@@ -218,3 +218,63 @@ def test_an_action_on_a_missing_return_is_404(a: Caller):
     response = a.post("/api/v1/returns/999999/cancel", json={})
     assert response.status_code == 404
     assert response.json["status"] == "Not Found"
+
+
+def _own_shipment_route(runtime, return_id: int) -> None:
+    option = {
+        "id": "own_shipment:nowhere",
+        "kind": "own_shipment",
+        "destination": "nowhere",
+        "carrier": "",
+        "service": "",
+    }
+    set_return(
+        runtime,
+        return_id,
+        status="AWAITING_SHIPMENT",
+        route={"chosen": option["id"], "currency": "USD", "options": [option]},
+        route_option=option["id"],
+    )
+
+
+def test_the_buyers_own_shipment_puts_the_return_in_transit(runtime, a: Caller):
+    return_id = a.new_return_id()
+    approve_lines(runtime, return_id)
+    _own_shipment_route(runtime, return_id)
+    with runtime.db.session() as session:
+        currency = session.get(models.Return, return_id).order.currency
+
+    response = a.post(
+        f"/api/v1/returns/{return_id}/shipment",
+        json={
+            "carrier": "USPS",
+            "tracking_number": "9400111899223100000000",
+            "postage": {"amount": "7.10", "currency": currency},
+        },
+    )
+
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert body["status"] == "IN_TRANSIT"
+    [shipment] = body["shipments"]
+    assert (shipment["kind"], shipment["carrier"]) == ("own_shipment", "usps")
+    # no reimbursement cap is set, so no postage is paid back
+    assert shipment["price"]["amount"] == "0.00"
+    assert body["ledger"][-1]["kind"] == "OwnShipmentSent"
+
+
+def test_own_shipment_is_refused_for_a_return_on_a_bought_label(runtime, a: Caller):
+    return_id = a.new_return_id()
+    set_return(runtime, return_id, status="AWAITING_SHIPMENT")
+
+    response = a.post(
+        f"/api/v1/returns/{return_id}/shipment",
+        json={
+            "carrier": "usps",
+            "tracking_number": "1",
+            "postage": {"amount": "1", "currency": "USD"},
+        },
+    )
+
+    assert response.status_code == 422
+    assert count_rows(runtime, models.Shipment) == 0

@@ -129,3 +129,70 @@ def test_bad_input_names_the_field(client: FlaskClient, seller: dict[str, Any]) 
     errors = response.json["errors"]["json"]
     assert "country" in errors["buyer_address"]
     assert set(errors["lines"]["0"]) == {"weight_kg", "dimensions_cm"}
+
+
+def test_routing_settings_start_as_the_defaults_and_are_replaced_whole(
+    client: FlaskClient, seller: dict[str, Any]
+) -> None:
+    headers = seller["headers"]
+    defaults = client.get("/api/v1/routing/settings", headers=headers).json
+    assert defaults["label_validity_days"] == 30
+    assert defaults["returnless"] == "keep_item"
+    assert defaults["resale"]["by_condition"]["unused"] == "0.90"
+    document = {
+        "resale": {"by_condition": {"unused": "0.50"}},
+        "cost_per_day": {"amount": "0.40", "currency": "USD"},
+        "own_shipment_cap": {"amount": "4.00", "currency": "USD"},
+        "own_shipment_days": 8,
+    }
+    saved = client.put("/api/v1/routing/settings", json=document, headers=headers)
+    assert saved.status_code == 200, saved.json
+    again = client.get("/api/v1/routing/settings", headers=headers).json
+    assert again == saved.json
+    assert again["resale"] == {"by_condition": {"unused": "0.50"}, "reason_factor": {}}
+    assert again["label_validity_days"] == 30  # left out: its default
+
+
+def test_the_preview_prices_with_the_merchants_settings(
+    client: FlaskClient, seller: dict[str, Any]
+) -> None:
+    client.put(
+        "/api/v1/routing/settings",
+        json={
+            "resale": {"by_condition": {"unused": "0.50"}},
+            "cost_per_day": {"amount": "0.40", "currency": "USD"},
+            "own_shipment_cap": {"amount": "4.00", "currency": "USD"},
+            "own_shipment_days": 8,
+            "returnless": "donate",
+        },
+        headers=seller["headers"],
+    )
+    answer = _preview(client, seller, "US").json
+    own = _option(answer, "own_shipment:us-3pl")
+    assert own["kind"] == "own_shipment"
+    assert (own["shipping"], own["time_cost"], own["transit_days"]) == ("4.00", "3.20", 8)
+    # 80.00 × resale 0.85 × P(unused) 0.50
+    assert own["recovery"] == "34.00"
+    label = _option(answer, "label:us-3pl")
+    assert Decimal(label["time_cost"]) == Decimal("0.40") * label["transit_days"]
+    assert _option(answer, "donate")["allowed"] is True
+    assert _option(answer, "keep_item")["allowed"] is False
+    # a preview may try other numbers without saving them
+    override = _preview(client, seller, "US", cost_per_day={"amount": "0", "currency": "USD"}).json
+    assert _option(override, "own_shipment:us-3pl")["time_cost"] == "0.00"
+
+
+def test_bad_routing_settings_name_the_field(client: FlaskClient, seller: dict[str, Any]) -> None:
+    headers = seller["headers"]
+    bad = client.put(
+        "/api/v1/routing/settings",
+        json={"resale": {"by_condition": {"mint": "0.5"}}},
+        headers=headers,
+    )
+    assert bad.status_code == 422
+    assert "mint" in bad.json["errors"]["json"]["resale"]["by_condition"]
+    days = client.put("/api/v1/routing/settings", json={"max_transit_days": 0}, headers=headers)
+    assert days.status_code == 422 and "max_transit_days" in days.json["errors"]["json"]
+    unknown = client.put("/api/v1/routing/settings", json={"speed": "fast"}, headers=headers)
+    assert unknown.status_code == 422 and "speed" in unknown.json["errors"]["json"]
+    assert client.get("/api/v1/routing/settings", headers=headers).json["max_transit_days"] is None

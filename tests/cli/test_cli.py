@@ -3,6 +3,7 @@ the environment."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -179,3 +180,91 @@ def test_policy_simulate_reports_for_the_named_merchant(settings: Settings, tmp_
     assert (report["returns"], report["changed"], report["days"]) == (0, 0, 90)
     unknown = _helloword(settings, "policy", "simulate", str(path), "--merchant", "Nobody")
     assert unknown.returncode != 0 and "Nobody" in unknown.stderr
+
+
+def test_destinations_carriers_and_routing_are_set_from_files(
+    settings: Settings, tmp_path: Path
+) -> None:
+    _helloword(settings, "merchants", "create", "Routed Co")
+    places = tmp_path / "destinations.yaml"
+    places.write_text(
+        """
+- code: us-3pl
+  kind: warehouse
+  address: {name: West Coast 3PL, line1: 1500 S Milliken Ave, city: Ontario, country: US}
+  countries: [US, CA]
+  handling: {amount: "2.50", currency: USD}
+  resale_factor: "0.85"
+  duty_rate: "0.05"
+- code: cn-origin
+  kind: origin
+  address: {city: Shenzhen, country: CN}
+  handling: {amount: "1.20", currency: USD}
+  resale_factor: "0.55"
+""",
+        encoding="utf-8",
+    )
+    result = _helloword(settings, "destinations", "set", str(places), "--merchant", "Routed Co")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["us-3pl", "cn-origin"]
+    listed = json.loads(
+        _helloword(settings, "destinations", "list", "--merchant", "Routed Co").stdout
+    )
+    assert [(d["code"], d["handling"]["amount"]) for d in listed] == [
+        ("cn-origin", "1.20"),
+        ("us-3pl", "2.50"),
+    ]
+
+    account = tmp_path / "carrier.json"
+    account.write_text(
+        json.dumps(
+            {
+                "carrier": "ratecard",
+                "name": "us-card",
+                "destination": "us-3pl",
+                "settings": {"card": "us-3pl"},
+            }
+        ),
+        encoding="utf-8",
+    )
+    linked = _helloword(settings, "carriers", "link", str(account), "--merchant", "Routed Co")
+    assert linked.returncode == 0, linked.stderr
+    name, url = linked.stdout.strip().split("\t")
+    assert name == "us-card" and "/webhooks/carriers/" in url
+
+    terms = tmp_path / "routing.yaml"
+    terms.write_text("max_transit_days: 12\nreturnless: donate\n", encoding="utf-8")
+    shown = _helloword(settings, "routing", "set", str(terms), "--merchant", "Routed Co")
+    assert shown.returncode == 0, shown.stderr
+    again = json.loads(_helloword(settings, "routing", "show", "--merchant", "Routed Co").stdout)
+    assert (again["max_transit_days"], again["returnless"]) == (12, "donate")
+
+
+def test_a_bad_destination_file_names_the_item_and_field_and_keeps_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    _helloword(settings, "merchants", "create", "Careful Co")
+    places = tmp_path / "destinations.json"
+    places.write_text(
+        json.dumps(
+            [
+                {
+                    "code": "good",
+                    "kind": "hub",
+                    "address": {"country": "NL"},
+                    "handling": {"amount": "1", "currency": "EUR"},
+                },
+                {"code": "bad", "kind": "garage", "address": {"country": "NL"}},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    result = _helloword(settings, "destinations", "set", str(places), "--merchant", "Careful Co")
+    assert result.returncode == 1
+    assert "[1] kind: expected one of origin, warehouse, hub" in result.stderr
+    listed = _helloword(settings, "destinations", "list", "--merchant", "Careful Co")
+    assert json.loads(listed.stdout) == []
+    terms = tmp_path / "routing.yaml"
+    terms.write_text("returnless: sell\n", encoding="utf-8")
+    refused = _helloword(settings, "routing", "set", str(terms), "--merchant", "Careful Co")
+    assert refused.returncode == 1 and "returnless: expected one of" in refused.stderr

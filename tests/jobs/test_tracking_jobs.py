@@ -77,3 +77,21 @@ def test_a_label_unused_past_its_validity_expires_and_is_voided(
     assert return_.status == "EXPIRED"
     assert shipment.status == "CANCELLED"
     assert _ledger(app, shipped["return_id"])[-2:] == ["ReturnExpired", "LabelVoided"]
+
+
+def test_an_aggregators_parcel_is_polled_by_the_carrier_that_moves_it(
+    app: Flask,
+    shipped: dict[str, Any],  # noqa: F811
+) -> None:
+    from connector.services import logistics
+
+    _age_shipments(
+        app,
+        account="easypost-main",
+        tracking_carrier="usps",
+        updated_at=utcnow() - timedelta(hours=1),
+    )
+    with app.extensions["helloword"].db.session() as session:
+        [(_, number, _, _)] = logistics.shipments_to_poll(session, 10)
+        tracking_number = session.scalars(select(models.Shipment.tracking_number)).one()
+    assert number == f"usps/{tracking_number}"

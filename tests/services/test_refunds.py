@@ -3,7 +3,6 @@ not when a worker dies between the platform's answer and our record of it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +13,7 @@ from sqlalchemy import select, update
 
 from connector import jobs
 from connector.db import models
-from connector.demo import SHOP, bootstrap, import_orders
+from connector.demo import SHOP
 from connector.domain import Condition, Reason, ReturnLine, ReturnRequest
 from connector.services import intake, publish, receiving
 from connector.services.refunds import request_refund
@@ -25,15 +24,6 @@ def drain(app: Flask) -> None:
     """Run every queued job, and the jobs they queue, in this process."""
     runtime = app.extensions["helloword"]
     SimpleWorker([runtime.queue], connection=runtime.redis).work(burst=True, logging_level="ERROR")
-
-
-@pytest.fixture
-def ctx(app: Flask) -> Iterator[dict[str, Any]]:
-    runtime = app.extensions["helloword"]
-    with app.app_context():
-        setup = bootstrap(runtime, orders=12)
-        import_orders(runtime, setup)
-        yield {"app": app, "runtime": runtime, "setup": setup}
 
 
 def _shipped_return(ctx: dict[str, Any]) -> int:

@@ -10,6 +10,7 @@ from connector.domain.logistics import RateQuote
 from connector.domain.money import Money
 from connector.domain.orders import Address
 from connector.domain.returns import Condition, Reason
+from connector.errors import ValidationError
 from connector.routing import (
     DEFAULT_RESALE_TABLE,
     Candidate,
@@ -17,6 +18,9 @@ from connector.routing import (
     Item,
     OptionKind,
     ResaleTable,
+    Route,
+    RouteOption,
+    RoutingSettings,
     route,
 )
 from connector.routing.engine import NoRoute
@@ -79,6 +83,10 @@ RATES = {
 
 def convert(money: Money, currency: str) -> Money:
     return money.convert(currency, RATES[(money.currency, currency)])
+
+
+def _option(result: Route, option_id: str) -> RouteOption:
+    return next(option for option in result.options if option.id == option_id)
 
 
 def no_conversion(money: Money, currency: str) -> Money:
@@ -149,7 +157,13 @@ def test_recovery_follows_a_merchant_table():
     # 80.00 × 0.80 × 0.60 × 0.50 = 19.20
     item = _item(usd("80.00"), reason=Reason.COLOR, condition=Condition.OPENED)
 
-    result = route([item], [_candidate(usd("1.00"))], "USD", no_conversion, resale=table)
+    result = route(
+        [item],
+        [_candidate(usd("1.00"))],
+        "USD",
+        no_conversion,
+        settings=RoutingSettings(resale=table),
+    )
 
     assert result.options[0].recovery == usd("19.20")
 
@@ -177,7 +191,12 @@ def test_keep_item_is_chosen_when_every_label_costs_more_than_it_recovers():
     result = route([item], candidates, "USD", no_conversion)
 
     assert result.chosen == "keep_item"
-    assert [o.net_cost for o in result.options] == [usd("11.56"), usd("18.56"), usd("0")]
+    assert [o.net_cost for o in result.options] == [
+        usd("11.56"),
+        usd("18.56"),
+        usd("0"),
+        usd("0"),
+    ]
 
 
 def test_label_is_chosen_when_recovery_exceeds_its_cost():
@@ -232,7 +251,13 @@ def test_option_slower_than_the_limit_is_not_allowed_and_says_why():
     slow = _candidate(usd("1.00"), service="economy", transit_days=9)
     fast = _candidate(usd("12.00"), service="express", transit_days=2)
 
-    result = route([_item(usd("100.00"))], [slow, fast], "USD", no_conversion, max_transit_days=5)
+    result = route(
+        [_item(usd("100.00"))],
+        [slow, fast],
+        "USD",
+        no_conversion,
+        settings=RoutingSettings(max_transit_days=5),
+    )
 
     slow_option = result.options[0]
     assert not slow_option.allowed
@@ -248,22 +273,23 @@ def test_option_exactly_at_the_transit_limit_is_allowed():
         [_candidate(usd("12.00"), transit_days=5)],
         "USD",
         no_conversion,
-        max_transit_days=5,
+        settings=RoutingSettings(max_transit_days=5),
     )
 
     assert result.options[0].allowed
     assert result.chosen == "label:nj:ratecard:ground"
 
 
-def test_keep_item_not_allowed_removes_it_from_the_choice():
+def test_goods_worth_more_than_the_returnless_limit_must_come_back():
     item = _item(usd("10.00"), reason=Reason.DEFECTIVE)
+    settings = RoutingSettings(keep_item_max_value=usd("9.99"))
 
-    result = route([item], [_candidate(usd("8.00"))], "USD", no_conversion, keep_item_allowed=False)
+    result = route([item], [_candidate(usd("8.00"))], "USD", no_conversion, settings=settings)
 
-    keep = result.options[-1]
+    keep = _option(result, "keep_item")
     assert keep.kind is OptionKind.KEEP_ITEM
     assert not keep.allowed
-    assert keep.why_not == "the policy does not allow keeping the item"
+    assert keep.why_not == "the goods are worth 10.00 USD, over the returnless limit of 9.99 USD"
     assert result.chosen == "label:nj:ratecard:ground"
     assert result.chosen_option.net_cost == usd("11.56")
 
@@ -275,8 +301,7 @@ def test_no_allowed_option_raises_no_route():
             [_candidate(usd("8.00"), transit_days=9)],
             "USD",
             no_conversion,
-            keep_item_allowed=False,
-            max_transit_days=5,
+            settings=RoutingSettings(max_transit_days=5, keep_item_max_value=usd("1.00")),
         )
 
 
@@ -347,6 +372,7 @@ def test_route_as_dict_lists_every_option_and_the_choice():
     assert [option["id"] for option in document["options"]] == [
         "label:nj:ratecard:ground",
         "keep_item",
+        "donate",
     ]
 
 
@@ -357,3 +383,151 @@ def test_explanation_shows_the_arithmetic_of_the_choice():
         "Chose label:nj:ratecard:ground: net -55.00 USD = shipping 12.00 + handling 5.00 + "
         "duties 0.00 + time 0.00 - recovery 72.00, the lowest of 2 allowed options."
     )
+
+
+def test_donate_replaces_keep_item_when_the_merchant_resolves_returnless_returns_so():
+    item = _item(usd("10.00"), reason=Reason.DEFECTIVE)
+    settings = RoutingSettings(returnless="donate")
+
+    result = route([item], [_candidate(usd("8.00"))], "USD", no_conversion, settings=settings)
+
+    assert result.chosen == "donate"
+    assert result.chosen_option.kind is OptionKind.DONATE
+    assert result.chosen_option.net_cost == usd("0")
+    keep = _option(result, "keep_item")
+    assert not keep.allowed
+    assert keep.why_not == "the merchant resolves returnless returns as donate"
+
+
+def test_a_returnless_grant_from_the_policy_ignores_the_value_limit():
+    settings = RoutingSettings(keep_item_max_value=usd("5.00"))
+
+    result = route(
+        [_item(usd("100.00"))], [], "USD", no_conversion, settings=settings, returnless_granted=True
+    )
+
+    assert result.chosen == "keep_item"
+
+
+def test_own_shipment_is_priced_at_the_reimbursement_cap_for_each_destination():
+    # 100.00 × 0.80 × 0.90 = 72.00 recovered; cap 6.00 + handling 5.00 + 10 days × 0.50
+    near, far = _destination("nj"), _destination("hub", handling=usd("1.00"))
+    settings = RoutingSettings(
+        own_shipment_cap=usd("6.00"), own_shipment_days=10, cost_per_day=usd("0.50")
+    )
+
+    result = route(
+        [_item(usd("100.00"))],
+        [_candidate(usd("12.00"), near)],
+        "USD",
+        no_conversion,
+        settings=settings,
+        own_shipment_to=[near, far],
+    )
+
+    own = _option(result, "own_shipment:nj")
+    assert own.kind is OptionKind.OWN_SHIPMENT
+    assert (own.carrier, own.service, own.destination) == ("", "", "nj")
+    assert own.shipping == usd("6.00")
+    assert own.handling == usd("5.00")
+    assert own.time_cost == usd("5.00")
+    assert own.transit_days == 10
+    assert own.recovery == usd("72.00")
+    assert own.net_cost == usd("-56.00")
+    # the far hub: 6.00 + 1.00 + 5.00 - 72.00; the label: 12.00 + 5.00 + 4 × 0.50 - 72.00
+    assert _option(result, "own_shipment:hub").net_cost == usd("-60.00")
+    assert _option(result, "label:nj:ratecard:ground").net_cost == usd("-53.00")
+    assert result.chosen == "own_shipment:hub"
+
+
+def test_own_shipment_is_not_offered_without_a_cap():
+    result = route(
+        [_item(usd("100.00"))],
+        [_candidate(usd("12.00"))],
+        "USD",
+        no_conversion,
+        own_shipment_to=[_destination()],
+    )
+
+    assert [o.kind for o in result.options].count(OptionKind.OWN_SHIPMENT) == 0
+
+
+def test_own_shipment_slower_than_the_limit_is_not_allowed():
+    settings = RoutingSettings(
+        own_shipment_cap=usd("1.00"), own_shipment_days=12, max_transit_days=7
+    )
+
+    result = route(
+        [_item(usd("100.00"))],
+        [_candidate(usd("12.00"))],
+        "USD",
+        no_conversion,
+        settings=settings,
+        own_shipment_to=[_destination()],
+    )
+
+    own = _option(result, "own_shipment:nj")
+    assert not own.allowed
+    assert own.why_not == "takes up to 12 days, over the limit of 7"
+    assert result.chosen == "label:nj:ratecard:ground"
+
+
+def test_settings_round_trip_through_their_document():
+    document = {
+        "resale": {
+            "by_condition": {"unused": "0.95", "used": "0.30"},
+            "reason_factor": {"DEFECTIVE": "0.10"},
+        },
+        "max_transit_days": 14,
+        "cost_per_day": {"amount": "0.25", "currency": "EUR"},
+        "label_validity_days": 21,
+        "returnless": "donate",
+        "keep_item_max_value": {"amount": "30", "currency": "USD"},
+        "own_shipment_cap": {"amount": "8.00", "currency": "GBP"},
+        "own_shipment_days": 9,
+    }
+
+    settings = RoutingSettings.parse(document)
+
+    assert settings.resale.probability(Reason.DEFECTIVE, Condition.UNUSED) == Decimal("0.095")
+    assert settings.resale.probability(Reason.UNWANTED, Condition.OPENED) == Decimal(0)
+    assert settings.cost_per_day == Money.of("0.25", "EUR")
+    assert RoutingSettings.parse(settings.as_dict()) == settings
+
+
+def test_an_empty_settings_document_is_the_defaults():
+    settings = RoutingSettings.parse({})
+
+    assert settings == RoutingSettings()
+    assert settings.resale is DEFAULT_RESALE_TABLE
+    assert settings.label_validity_days == 30
+
+
+@pytest.mark.parametrize(
+    ("document", "field", "message"),
+    [
+        ({"colour": "red"}, "colour", "is not a routing setting"),
+        ({"returnless": "sell"}, "returnless", "expected one of keep_item, donate"),
+        ({"max_transit_days": 0}, "max_transit_days", "from 1 to 365"),
+        ({"label_validity_days": "30"}, "label_validity_days", "from 1 to 365"),
+        ({"cost_per_day": {"amount": "1"}}, "cost_per_day", "expected {amount, currency}"),
+        (
+            {"own_shipment_cap": {"amount": "-1", "currency": "USD"}},
+            "own_shipment_cap",
+            "must not be negative",
+        ),
+        ({"resale": {"by_condition": {"mint": "1"}}}, "resale.by_condition.mint", "expected one"),
+        (
+            {"resale": {"reason_factor": {"DEFECTIVE": "1.5"}}},
+            "resale.reason_factor.DEFECTIVE",
+            "from 0 to 1",
+        ),
+        ({"resale": {"by_reason": {}}}, "resale.by_reason", "is not part of a resale table"),
+    ],
+)
+def test_bad_settings_name_the_field_at_fault(document, field, message):
+    with pytest.raises(ValidationError) as raised:
+        RoutingSettings.parse(document)
+
+    assert raised.value.field == field
+    assert message in raised.value.message

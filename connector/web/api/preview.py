@@ -8,37 +8,21 @@ from decimal import Decimal
 from typing import Any
 
 from flask import request as http_request
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate
 
 from ...domain import Condition, Reason
-from ...domain.money import CURRENCIES, Money, MoneyError
+from ...domain.money import Money
 from ...rules import Decision, evaluate, parse_policy
 from ...rules.engine import LineFacts, RequestContext, RequestFacts
 from ...rules.messages import locale_of
 from ...runtime import current_runtime
 from ...services import fx, policies
 from .auth import api_blueprint, merchant_id
+from .schemas import AmountSchema
 
 blp = api_blueprint(
     "returns-preview", "/api/v1/returns", "What the policy decides, before anything is stored."
 )
-
-
-class AmountSchema(Schema):
-    amount = fields.Decimal(
-        required=True,
-        as_string=True,
-        allow_nan=False,
-        validate=validate.Range(-(10**12), 10**12),
-    )
-    currency = fields.String(required=True, validate=validate.OneOf(sorted(CURRENCIES)))
-
-    @validates_schema
-    def _exact(self, data: dict[str, Any], **_: Any) -> None:
-        try:
-            Money.of(data["amount"], data["currency"])
-        except MoneyError as error:
-            raise ValidationError(str(error), "amount") from None
 
 
 class CustomerSchema(Schema):

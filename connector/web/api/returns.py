@@ -18,16 +18,17 @@ from sqlalchemy.orm import Session, selectinload
 from ... import links
 from ...db import models
 from ...db.types import utcnow
-from ...domain import Address, ReturnLine, ReturnRequest
+from ...domain import Address, Money, ReturnLine, ReturnRequest
 from ...errors import NotFound, ValidationError
 from ...jobs import enqueue_all
 from ...ledger import verify_return
 from ...runtime import current_runtime
-from ...services import FollowUp, intake, lifecycle, receiving, refunds
+from ...services import FollowUp, intake, lifecycle, logistics, receiving, refunds
 from .auth import actor, api_blueprint, merchant_id, owned
 from .schemas import (
     CancelSchema,
     GradeSchema,
+    OwnShipmentSchema,
     ReceiveSchema,
     ReturnDetailSchema,
     ReturnQuerySchema,
@@ -174,6 +175,22 @@ def receive(body: dict[str, Any], return_id: int) -> RowWith:
         return_id,
         lambda session: receiving.receive(
             session, return_id, body["weight_g"], body["note"], actor()
+        ),
+    )
+
+
+@blp.post("/<int:return_id>/shipment")
+@blp.arguments(OwnShipmentSchema)
+@blp.response(200, ReturnDetailSchema)
+def own_shipment(body: dict[str, Any], return_id: int) -> RowWith:
+    """The buyer sent the parcel themselves (the route chose ``own_shipment``): record the
+    carrier, the tracking number and the postage, reimbursed with the refund up to the
+    merchant's cap. The return goes IN_TRANSIT."""
+    postage = Money.of(body["postage"]["amount"], body["postage"]["currency"])
+    return _act(
+        return_id,
+        lambda session: logistics.record_own_shipment(
+            session, return_id, body["carrier"], body["tracking_number"], postage, actor()
         ),
     )
 

@@ -3,6 +3,7 @@ with each component of its expected net cost, so a person can check the arithmet
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -11,9 +12,10 @@ from marshmallow import Schema, fields, validate
 from ...domain import Condition, Money, Reason
 from ...routing import Item
 from ...runtime import current_runtime
+from ...services.destinations import routing_settings, save_routing_settings
 from ...services.logistics import Goods, parcel_of, route_goods
 from .auth import api_blueprint, merchant_id
-from .preview import AmountSchema
+from .schemas import AmountSchema
 
 blp = api_blueprint("routing", "/api/v1/routing", "The cheapest sound way back, explained.")
 
@@ -54,10 +56,37 @@ class RoutingPreviewSchema(Schema):
     lines = fields.List(
         fields.Nested(RoutingLineSchema), required=True, validate=validate.Length(1, 100)
     )
-    cost_per_day = fields.Nested(AmountSchema, load_default=None, allow_none=True)
-    max_transit_days = fields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(1)
+    cost_per_day = fields.Nested(
+        AmountSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Overrides the merchant's setting for this preview."},
     )
+    max_transit_days = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(1),
+        metadata={"description": "Overrides the merchant's setting for this preview."},
+    )
+
+
+class RoutingSettingsSchema(Schema):
+    """The merchant's routing settings document; anything left out takes its default."""
+
+    resale = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "P(resale): by_condition {unused, opened, used, damaged} and "
+            "reason_factor {REASON: share}, each a number from 0 to 1.",
+        },
+    )
+    max_transit_days = fields.Raw(allow_none=True)
+    cost_per_day = fields.Raw(allow_none=True)
+    label_validity_days = fields.Raw()
+    returnless = fields.String(metadata={"description": "keep_item or donate"})
+    keep_item_max_value = fields.Raw(allow_none=True)
+    own_shipment_cap = fields.Raw(allow_none=True)
+    own_shipment_days = fields.Raw()
 
 
 @blp.post("/preview")
@@ -94,21 +123,42 @@ def preview(body: dict[str, Any]) -> dict[str, Any]:
         declared_value=value,
         reference="preview",
     )
-    cost_per_day = body["cost_per_day"]
 
     def carrier_for(account: Any) -> Any:
         return runtime.carrier(account.carrier, account.name, account.credentials, account.settings)
 
     with runtime.db.session() as session:
+        settings = routing_settings(session, merchant_id())
+        if body["cost_per_day"]:
+            cost = body["cost_per_day"]
+            settings = replace(settings, cost_per_day=Money.of(cost["amount"], cost["currency"]))
+        if body["max_transit_days"]:
+            settings = replace(settings, max_transit_days=body["max_transit_days"])
         plan = route_goods(
             session,
             merchant_id(),
             body["buyer_address"],
             goods,
             carrier_for,
-            cost_per_day=Money.of(cost_per_day["amount"], cost_per_day["currency"])
-            if cost_per_day
-            else None,
-            max_transit_days=body["max_transit_days"],
+            settings=settings,
         )
     return {**plan.route.as_dict(), "notes": list(plan.notes)}
+
+
+@blp.get("/settings")
+@blp.response(200, RoutingSettingsSchema)
+def get_settings() -> dict[str, Any]:
+    """The numbers routing runs on: the resale-probability table, the time limit, the cost
+    per day until the refund, label validity, and the returnless and own-shipment terms."""
+    with current_runtime().db.session() as session:
+        return routing_settings(session, merchant_id()).as_dict()
+
+
+@blp.put("/settings")
+@blp.arguments(RoutingSettingsSchema)
+@blp.response(200, RoutingSettingsSchema)
+def put_settings(body: dict[str, Any]) -> dict[str, Any]:
+    """Replace the routing settings; every field is checked and an error names the first
+    one at fault. Fields left out take their defaults."""
+    with current_runtime().db.transaction() as session:
+        return save_routing_settings(session, merchant_id(), body).as_dict()

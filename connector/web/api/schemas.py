@@ -15,6 +15,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from ...db import models
 from ...domain import Condition, Money, Reason, Status
+from ...domain.money import CURRENCIES, MoneyError
 from ...services.receiving import GRADES
 
 COUNTRY = validate.Regexp(
@@ -51,6 +52,23 @@ class QueryList(fields.List):
 class MoneySchema(Schema):
     amount = fields.Decimal(as_string=True, required=True, metadata={"example": "12.50"})
     currency = fields.String(required=True, metadata={"example": "EUR"})
+
+
+class AmountSchema(Schema):
+    amount = fields.Decimal(
+        required=True,
+        as_string=True,
+        allow_nan=False,
+        validate=validate.Range(-(10**12), 10**12),
+    )
+    currency = fields.String(required=True, validate=validate.OneOf(sorted(CURRENCIES)))
+
+    @validates_schema
+    def _exact(self, data: dict[str, Any], **_: Any) -> None:
+        try:
+            Money.of(data["amount"], data["currency"])
+        except MoneyError as error:
+            raise ValidationError(str(error), "amount") from None
 
 
 class MoneyField(fields.Nested):
@@ -201,6 +219,20 @@ class ReturnQuerySchema(Schema):
 class ReceiveSchema(Schema):
     weight_g = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
     note = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class OwnShipmentSchema(Schema):
+    carrier = fields.String(
+        required=True,
+        validate=validate.Length(1, 40),
+        metadata={"description": "The carrier the buyer used, e.g. usps, royal_mail."},
+    )
+    tracking_number = fields.String(required=True, validate=validate.Length(1, 100))
+    postage = fields.Nested(
+        AmountSchema,
+        required=True,
+        metadata={"description": "What the buyer paid, in the order's currency."},
+    )
 
 
 class LineGradeSchema(Schema):
