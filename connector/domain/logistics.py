@@ -88,6 +88,7 @@ class Shipment:
     parcel: Parcel
     declared_value: Money
     is_return: bool = True
+    export_reference: str = ""  # the goods' original export declaration, for customs relief
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,6 +104,7 @@ def shipment_for(return_: models.Return, destination: Destination) -> Shipment:
         to_address=destination.address,
         parcel=parcel_for(return_),
         declared_value=value,
+        export_reference=return_.order.export_reference,
     )
 
 
@@ -203,6 +204,9 @@ def route_goods(
             to_address=destination.address,
             parcel=goods.parcel,
             declared_value=goods.declared_value,
+            export_reference=next(
+                (i.export_reference for i in goods.items if i.export_reference), ""
+            ),
         )
         for account in accounts:
             if account.destination_id not in (None, row.id):
@@ -420,7 +424,12 @@ def store_label(
         {
             "tracking_number": label.tracking_number,
             "carrier": label.carrier,
-            "label_path": f"{base}.pdf",
+            # the printable label: the PDF, or the format the carrier sent when not a PDF
+            "label_path": f"{base}.pdf"
+            if label.pdf
+            else f"{base}.png"
+            if label.qr_png
+            else f"{base}.zpl",
         },
     )
 

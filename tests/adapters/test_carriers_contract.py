@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from carriers.dropoff import DropOffCarrier
+from carriers.karrio import KarrioCarrier
 from carriers.ratecard import RateCardCarrier
 from connector.domain import Address, Label, Money, Parcel, RateQuote, Shipment
 from connector.ports import AdapterContext, Carrier, Credentials
@@ -27,7 +28,15 @@ CARRIERS = {
         {"network": "us-hubs"},
         Address(name="Jo", line1="1 Main St", city="Austin", postal_code="78701", country="US"),
     ),
+    "karrio": (
+        KarrioCarrier,
+        {"carrier_name": "ups", "test_mode": True},
+        Address(name="Jan", line1="Hauptstr. 1", city="Berlin", postal_code="10115", country="DE"),
+    ),
 }
+# Carriers whose quotes and labels come from files run quote → buy → void → track here; the
+# ones that call a carrier's API run that cycle against its stubbed API in their own module.
+OFFLINE = ("dropoff", "ratecard")
 DESTINATION = Address(
     name="Acme Returns", line1="Celsiusweg 21", city="Venlo", postal_code="5928 PR", country="NL"
 )
@@ -67,7 +76,7 @@ def test_carrier_implements_the_carrier_port(slug: str) -> None:
     assert "Carrier" in capabilities(type(carrier))
 
 
-@pytest.mark.parametrize("slug", sorted(CARRIERS))
+@pytest.mark.parametrize("slug", OFFLINE)
 def test_quote_buy_void_track_keep_the_contract(slug: str) -> None:
     carrier = make(slug)
     shipment = shipment_for(slug)
