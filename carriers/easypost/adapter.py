@@ -8,7 +8,8 @@ trackers API or from ``tracker.updated`` webhooks signed with the account's webh
 
 Credentials: ``secrets["api_key"]`` and optionally ``secrets["webhook_secret"]``. Settings:
 ``customs_signer`` (defaults to the buyer's name), ``customs_description`` (defaults to
-"Returned goods"), ``eel_pfc`` and ``timeout`` in seconds.
+"Returned goods"), ``eel_pfc``, ``timeout`` in seconds, and ``qr_code`` (true: a USPS label
+also gets its Label Broker QR code, so the buyer can drop the parcel off box- and printer-free).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class EasyPostCarrier:
         self._credentials = credentials
         self._context = context
         self._webhook_secret = credentials.secrets.get("webhook_secret", "")
+        self._qr_code = bool(credentials.settings.get("qr_code", False))
         timeout = int(credentials.settings.get("timeout", DEFAULT_TIMEOUT))
         self._api = EasyPostApi(api_key, timeout=timeout, http=context.http)
 
@@ -88,11 +90,21 @@ class EasyPostCarrier:
             pdf_url = pdf_url or pdf_url_after
         if not pdf_url or not zpl_url:
             raise PermanentError(f"EasyPost shipment {shipment_id} has no PDF or ZPL label")
+        qr_url = ""
+        if self._qr_code and mapper.carried_by_usps(bought):
+            # box-free drop-off: the USPS Label Broker QR code, made once per shipment
+            qr_url = mapper.qr_form_url(bought) or mapper.qr_form_url(
+                self._api.generate_form(shipment_id, mapper.QR_FORM)
+            )
+            if not qr_url:
+                raise PermanentError(f"EasyPost made no QR code form for {shipment_id}")
         return mapper.label(
             bought,
             pdf=self._api.download(pdf_url),
             zpl=self._api.download(zpl_url).decode("utf-8", errors="replace"),
             fallback=quote.price,
+            qr_png=self._api.download(qr_url) if qr_url else b"",
+            qr_url=qr_url,
         )
 
     def void(self, label: Label) -> None:

@@ -61,6 +61,10 @@ class EasyPostApi:
         with self._translated(f"converting the label of {shipment_id} to {file_format}"):
             return self._sdk.shipment.label(shipment_id, file_format=file_format).to_dict()
 
+    def generate_form(self, shipment_id: str, form_type: str) -> dict[str, Any]:
+        with self._translated(f"generating the {form_type} form of {shipment_id}"):
+            return self._sdk.shipment.generate_form(shipment_id, form_type, {}).to_dict()
+
     def refund_shipment(self, shipment_id: str) -> dict[str, Any]:
         with self._translated(f"refunding shipment {shipment_id}"):
             return self._sdk.shipment.refund(shipment_id).to_dict()

@@ -218,7 +218,30 @@ def label_urls(shipment: Mapping[str, Any]) -> tuple[str, str]:
     return pdf, postage.get("label_zpl_url") or ""
 
 
-def label(shipment: Mapping[str, Any], *, pdf: bytes, zpl: str, fallback: Money) -> Label:
+QR_FORM = "label_qr_code"
+
+
+def qr_form_url(shipment: Mapping[str, Any]) -> str:
+    """The URL of the shipment's USPS Label Broker QR code form, "" when it has none."""
+    for form in shipment.get("forms") or ():
+        if form.get("form_type") == QR_FORM and form.get("form_url"):
+            return str(form["form_url"])
+    return ""
+
+
+def carried_by_usps(shipment: Mapping[str, Any]) -> bool:
+    return str((shipment.get("selected_rate") or {}).get("carrier", "")).upper() == "USPS"
+
+
+def label(
+    shipment: Mapping[str, Any],
+    *,
+    pdf: bytes,
+    zpl: str,
+    fallback: Money,
+    qr_png: bytes = b"",
+    qr_url: str = "",
+) -> Label:
     selected = shipment.get("selected_rate") or {}
     return Label(
         carrier=CARRIER_SLUG,
@@ -227,6 +250,8 @@ def label(shipment: Mapping[str, Any], *, pdf: bytes, zpl: str, fallback: Money)
         price=_price(selected) or fallback,
         pdf=pdf,
         zpl=zpl,
+        qr_png=qr_png,
+        qr_payload=qr_url,
         external_id=str(shipment["id"]),
     )
 

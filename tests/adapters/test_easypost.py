@@ -313,6 +313,50 @@ def test_buy_reuses_a_shipment_already_bought_instead_of_paying_twice(
     assert not any((call.request.url or "").endswith("/buy") for call in api.calls)
 
 
+QR_URL = (
+    "https://easypost-files.s3-us-west-2.amazonaws.com/files/form/20240801/"
+    "label_qr_code_9400100105440000000001.png"
+)
+QR_PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
+
+
+def qr_carrier() -> EasyPostCarrier:
+    credentials = Credentials("acct-1", secrets={"api_key": API_KEY}, settings={"qr_code": True})
+    return EasyPostCarrier(credentials, AdapterContext(data_dir=Path("/nonexistent")))
+
+
+def test_a_usps_label_gets_its_label_broker_qr_code_when_the_account_asks(
+    api: responses.RequestsMock,
+) -> None:
+    api.get(f"{API}/shipments/shp_ret01", json=fixture("shipment_label_zpl.json"))
+    form = api.post(
+        f"{API}/shipments/shp_ret01/forms",
+        json=fixture("shipment_form_qr.json"),
+        match=[AUTH, matchers.json_params_matcher({"form": {"type": "label_qr_code"}})],
+    )
+    stub_label_files(api)
+    api.get(QR_URL, body=QR_PNG, content_type="image/png")
+
+    label = qr_carrier().buy(shipment(), quote(), "job-1")
+
+    assert (label.qr_png, label.qr_payload) == (QR_PNG, QR_URL)
+    assert label.pdf == PDF_BYTES
+    assert form.call_count == 1
+
+
+def test_a_retried_buy_reuses_the_qr_code_form_already_made(
+    api: responses.RequestsMock,
+) -> None:
+    # no POST /forms is stubbed: making a second form would fail the test
+    api.get(f"{API}/shipments/shp_ret01", json=fixture("shipment_form_qr.json"))
+    stub_label_files(api)
+    api.get(QR_URL, body=QR_PNG, content_type="image/png")
+
+    label = qr_carrier().buy(shipment(), quote(), "job-1-retry")
+
+    assert label.qr_png == QR_PNG
+
+
 def test_buy_refuses_a_quote_of_another_account(carrier: EasyPostCarrier) -> None:
     other = RateQuote(
         carrier="easypost",
