@@ -1,9 +1,10 @@
 """Sandbox payloads → the canonical model. Pure: no I/O, tested from saved payloads.
 
 The payloads are Shopify's order and return JSON, plus the sandbox's own fields: the order's
-``delivered_at``, ``shipped_from`` and ``export_reference``, and per line ``hs_code``, ``origin_country`` and ``dimensions_mm``; per return
-line ``condition``. Amounts arrive as decimal strings and become ``Money`` through ``Decimal``,
-never through floats. A payload that cannot be mapped raises ``ValueError`` whose message starts
+``delivered_at``, ``shipped_from`` and ``export_reference``, and per line ``hs_code``,
+``origin_country`` and ``dimensions_mm``; per return line ``condition``. Amounts arrive as
+decimal strings and become ``Money`` through ``Decimal``, never through floats. A payload that
+cannot be mapped raises ``ValueError`` whose message starts
 with the path of the field at fault (``line_items[1].price: …``).
 """
 
