@@ -22,6 +22,10 @@ class FileStore:
     def read(self, relative: str) -> bytes:
         return self._resolve(relative).read_bytes()
 
+    def delete(self, relative: str) -> None:
+        """Remove a file if it is there; nothing if it is not."""
+        self._resolve(relative).unlink(missing_ok=True)
+
     def path(self, relative: str) -> Path:
         return self._resolve(relative)
 

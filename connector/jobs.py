@@ -24,7 +24,7 @@ from .db.types import utcnow
 from .errors import HellowordError, NothingToDo, PermanentError, RetryableError
 from .ports import PushResult
 from .runtime import Runtime, current_runtime
-from .services import FollowUp, intake, lifecycle, logistics, publish
+from .services import FollowUp, installs, intake, lifecycle, logistics, publish
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,9 @@ def process_inbound_event(inbound_id: int) -> dict[str, Any]:
             with runtime.db.session() as session:
                 reading = intake.read_inbound(session, adapter, inbound_id)
             with runtime.db.transaction() as session:
-                return intake.apply_inbound(session, inbound_id, reading)
+                return intake.apply_inbound(
+                    session, inbound_id, reading, intake.Keepers(runtime.files, runtime.vault)
+                )
         except (RetryableError, NothingToDo):
             raise
         except HellowordError as error:  # the delivery itself is wrong: say so on its row
@@ -400,6 +402,107 @@ def poll_tracking(batch: int = 200) -> dict[str, Any]:
     return {"polled": polled}
 
 
+def store_platform(runtime: Runtime, store_id: int) -> tuple[Any, str]:
+    """The adapter of an active store and its platform slug, built from credentials whose
+    expiring access token was refreshed first if it was about to expire. A job that acts on a
+    store's platform builds its adapter here."""
+    from .db import models
+    from .ports import Credentials
+
+    with runtime.db.transaction() as session:
+        store = session.get(models.Store, store_id)
+        if store is None or store.status != "active":
+            raise NothingToDo(f"store {store_id} is gone or not active")
+        refresher = installs.token_refresher(runtime.settings, store.platform)
+        secrets = installs.fresh_credentials(session, runtime.vault, store, refresher)
+        credentials = Credentials(store.external_id, secrets, dict(store.settings))
+        platform = store.platform
+    return runtime.registry.platform(platform, credentials, runtime.adapter_context()), platform
+
+
+def register_webhooks(store_id: int) -> dict[str, Any]:
+    """Subscribe a newly linked store to the webhooks Helloword hears, delivered to this
+    installation's ``/webhooks/<platform>``; the outcome is kept in its settings."""
+
+    def work(runtime: Runtime) -> list[FollowUp]:
+        try:
+            adapter, platform = store_platform(runtime, store_id)
+            if not callable(getattr(adapter, "register_webhooks", None)):
+                raise NothingToDo(f"the {platform} adapter subscribes to no webhooks")
+            subscriptions = adapter.register_webhooks(
+                f"{runtime.settings.public_url}/webhooks/{platform}"
+            )
+        except NothingToDo:
+            raise
+        except RetryableError as error:
+            with runtime.db.transaction() as session:
+                installs.webhooks_failed(session, store_id, str(error), retry_delay(error))
+            raise
+        except HellowordError as error:
+            with runtime.db.transaction() as session:
+                installs.webhooks_failed(session, store_id, str(error))
+            raise
+        with runtime.db.transaction() as session:
+            installs.webhooks_registered(session, store_id, subscriptions)
+        return []
+
+    return _run("register_webhooks", (store_id,), work)
+
+
+BACKFILL_BATCH = 50  # orders upserted and counted per transaction
+
+
+def backfill_orders(store_id: int, days: int = installs.BACKFILL_DAYS) -> dict[str, Any]:
+    """Import the orders of a newly linked store from the last ``days`` days, committed in
+    batches; the store's ``settings["backfill"]`` shows the progress as it goes (``running``
+    with the count so far, then ``done``, ``retrying`` or ``failed`` with the error). Orders are
+    upserted, so a retried backfill counts again but stores each order once."""
+
+    def work(runtime: Runtime) -> list[FollowUp]:
+        try:
+            adapter, platform = store_platform(runtime, store_id)
+            if not callable(getattr(adapter, "iter_orders", None)):
+                raise NothingToDo(f"the {platform} adapter lists no orders")
+            since = utcnow() - timedelta(days=days)
+            with runtime.db.transaction() as session:
+                installs.backfill_started(session, store_id, since, days)
+            batch: list[Any] = []
+            for order in adapter.iter_orders(since):
+                batch.append(order)
+                if len(batch) >= BACKFILL_BATCH:
+                    _import_batch(runtime, store_id, batch)
+                    batch = []
+            _import_batch(runtime, store_id, batch)
+        except NothingToDo:
+            raise
+        except RetryableError as error:
+            with runtime.db.transaction() as session:
+                installs.backfill_failed(session, store_id, str(error), retry_delay(error))
+            raise
+        except Exception as error:  # whatever stopped it, the store must not show "running"
+            with runtime.db.transaction() as session:
+                installs.backfill_failed(session, store_id, str(error) or type(error).__name__)
+            raise
+        with runtime.db.transaction() as session:
+            installs.backfill_finished(session, store_id)
+        return []
+
+    return _run("backfill_orders", (store_id, days), work)
+
+
+def _import_batch(runtime: Runtime, store_id: int, orders: list[Any]) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    if not orders:
+        return
+    try:
+        with runtime.db.transaction() as session:
+            installs.import_orders(session, store_id, orders)
+    except IntegrityError:  # a webhook stored one of these orders meanwhile: now it updates
+        with runtime.db.transaction() as session:
+            installs.import_orders(session, store_id, orders)
+
+
 def warm_up(runtime: Runtime) -> None:
     """Load, once in the worker, what every job would otherwise load again after each fork:
     the adapters' modules (PDF and barcode libraries among them) and the database engine."""
@@ -414,4 +517,4 @@ def noop(_: int = 0) -> None:
     """Does nothing: the baseline the pipeline benchmark measures job overhead with."""
 
 
-__all__ = ["enqueue", "enqueue_all", "rq_job_id"]
+__all__ = ["enqueue", "enqueue_all", "rq_job_id", "store_platform"]

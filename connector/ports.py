@@ -43,6 +43,7 @@ class AdapterContext:
     data_dir: Path  # a folder the adapter may keep files in (the instance folder's share)
     http: Any = None  # a requests.Session or httpx.Client; tests pass stubbed ones
     public_url: str = "http://localhost:5000"  # where platforms reach this installation
+    redis: Any = None  # the app's Redis client, for state shared across workers (rate limits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +61,12 @@ class InboundEvent:
 class ParsedEvent:
     """What an inbound event means in canonical terms."""
 
-    kind: str  # "order" | "return_request" | "return_update" | "ignored"
+    kind: str  # "order" | "return_request" | "return_update" | "ignored", or a platform's own
     order: Order | None = None
     return_request: ReturnRequest | None = None
     return_external_id: str = ""  # for "return_update": which of the platform's returns
     external_return_status: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)  # what a kind carries beyond these
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,7 +68,9 @@ class Runtime:
 
     def adapter_context(self) -> AdapterContext:
         return AdapterContext(
-            data_dir=self.settings.instance_path, public_url=self.settings.public_url
+            data_dir=self.settings.instance_path,
+            public_url=self.settings.public_url,
+            redis=self.redis,
         )
 
     def platform(self, slug: str, external_id: str, sealed: str, settings: dict[str, Any]) -> Any:

@@ -387,3 +387,20 @@ class FxRate(Base):
     quote: Mapped[str] = mapped_column(String(3))
     rate: Mapped[str] = mapped_column(String(40))  # a Decimal, kept as text to stay exact
     as_of: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PrivacyRequest(Base):
+    """A platform's data-protection request for a store: an export of what Helloword holds on
+    a customer, or the erasure of a customer's or a whole shop's personal data."""
+
+    __tablename__ = "privacy_requests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))  # data_request | customer_redact | shop_redact
+    reference: Mapped[str] = mapped_column(String(255), default="")  # the platform's request id
+    # which customer, as the platform named them; emptied once the erasure is done
+    subject: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)  # counts of what was done
+    export_path: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = _created()

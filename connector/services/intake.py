@@ -15,14 +15,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import ledger
+from ..crypto import Vault
 from ..db import models
 from ..db.mapping import address_to_dict
 from ..db.types import utcnow
 from ..domain import Order, ReturnRequest, Status
 from ..domain.events import EventKind
-from ..errors import NotFound, NothingToDo, ValidationError
+from ..errors import HellowordError, NotFound, NothingToDo, ValidationError
+from ..files import FileStore
 from ..ports import InboundEvent as InboundEventDTO
 from ..ports import ParsedEvent
+from . import privacy
 from .common import FollowUp
 
 _OPEN_OR_DONE = [s.value for s in Status if s not in (Status.DECLINED, Status.CANCELED)]
@@ -218,11 +221,14 @@ def record_inbound(
 
 
 def find_store(session: Session, platform: str, external_id: str) -> models.Store | None:
+    """The linked store a delivery comes from. An uninstalled store still receives the
+    platform's data-protection deliveries (a shop's erasure comes days after uninstall);
+    ``apply_inbound`` ignores anything else it sends."""
     return session.scalar(
         select(models.Store).where(
             models.Store.platform == platform,
             models.Store.external_id == external_id,
-            models.Store.status == "active",
+            models.Store.status.in_(["active", "uninstalled"]),
         )
     )
 
@@ -251,6 +257,11 @@ def read_inbound(session: Session, adapter: Any, inbound_id: int) -> Reading:
         shop=store.external_id,
         payload=json.loads(inbound.body),
     )
+    if store.status != "active":
+        try:  # with its tokens gone, only what needs no platform call can be read
+            return Reading(adapter.interpret(dto))
+        except HellowordError:
+            return Reading(ParsedEvent("ignored"))
     parsed = adapter.interpret(dto)
     request = parsed.return_request
     if parsed.kind == "return_request" and request is not None:
@@ -265,7 +276,18 @@ def read_inbound(session: Session, adapter: Any, inbound_id: int) -> Reading:
     return Reading(parsed)
 
 
-def apply_inbound(session: Session, inbound_id: int, reading: Reading) -> list[FollowUp]:
+@dataclass(frozen=True)
+class Keepers:
+    """What some deliveries need besides the database: the file store (privacy exports, label
+    files to erase) and the vault (credentials to forget on uninstall)."""
+
+    files: FileStore
+    vault: Vault
+
+
+def apply_inbound(
+    session: Session, inbound_id: int, reading: Reading, keepers: Keepers
+) -> list[FollowUp]:
     """Store what a delivery meant, once: the inbound row is locked and marked processed."""
     inbound = session.get(models.InboundEvent, inbound_id, with_for_update=True)
     if inbound is None or inbound.status == "processed":
@@ -275,7 +297,9 @@ def apply_inbound(session: Session, inbound_id: int, reading: Reading) -> list[F
         raise NotFound(f"inbound event {inbound_id} has no store")
     parsed = reading.parsed
     follow_ups: list[FollowUp] = []
-    if parsed.kind == "order" and parsed.order is not None:
+    if store.status != "active" and parsed.kind not in PRIVACY_KINDS:
+        pass  # an uninstalled store's business is no longer ours
+    elif parsed.kind == "order" and parsed.order is not None:
         upsert_order(session, store, parsed.order)
     elif parsed.kind == "return_request" and parsed.return_request is not None:
         request = parsed.return_request
@@ -294,9 +318,49 @@ def apply_inbound(session: Session, inbound_id: int, reading: Reading) -> list[F
         follow_ups = _platform_status_changed(
             session, store, parsed.return_external_id, parsed.external_return_status
         )
+    elif parsed.kind in PRIVACY_KINDS:
+        _privacy(session, keepers, store, parsed)
     inbound.status = "processed"
     inbound.processed_at = utcnow()
     return follow_ups
+
+
+PRIVACY_KINDS = ("uninstalled", "customer_data_request", "customer_redact", "shop_redact")
+
+
+def _privacy(session: Session, keepers: Keepers, store: models.Store, parsed: ParsedEvent) -> None:
+    """The platform's data-protection and uninstall deliveries. ``details`` name the customer
+    (``customer_external_id``, ``email``), their orders (``order_external_ids``) and the
+    platform's ``request_id``, in the store's own identifiers."""
+    details = parsed.details
+    customer = str(details.get("customer_external_id") or "")
+    email = str(details.get("email") or "")
+    orders = [str(i) for i in details.get("order_external_ids") or ()]
+    reference = str(details.get("request_id") or "")
+    if parsed.kind == "uninstalled":
+        privacy.uninstall(session, keepers.vault, store)
+    elif parsed.kind == "customer_data_request":
+        privacy.export_customer(
+            session,
+            keepers.files,
+            store,
+            customer_external_id=customer,
+            email=email,
+            order_external_ids=orders,
+            reference=reference,
+        )
+    elif parsed.kind == "customer_redact":
+        privacy.redact_customer(
+            session,
+            keepers.files,
+            store,
+            customer_external_id=customer,
+            email=email,
+            order_external_ids=orders,
+            reference=reference,
+        )
+    else:
+        privacy.redact_shop(session, keepers.files, keepers.vault, store, reference)
 
 
 def inbound_failed(session: Session, inbound_id: int, error: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from . import destinations, keys, orders, policy, preview, returns, routing, stores
+from . import destinations, keys, orders, policy, preview, privacy, returns, routing, stores
 from .auth import SECURITY_SCHEME
 from .errors import JsonErrorsUnderApi
 
@@ -36,7 +36,17 @@ def register_api(app: Flask) -> Api:
         SECURITY_SCHEME,
         {"type": "http", "scheme": "bearer", "description": "An API key of the merchant."},
     )
-    for resource in (stores, orders, preview, returns, keys, policy, routing, destinations):
+    for resource in (
+        stores,
+        orders,
+        preview,
+        returns,
+        keys,
+        policy,
+        routing,
+        destinations,
+        privacy,
+    ):
         api.register_blueprint(resource.blp)
     api.register_blueprint(destinations.carriers_blp)
     return api

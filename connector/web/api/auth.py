@@ -25,7 +25,9 @@ from .errors import translate_service_errors
 
 SECURITY_SCHEME = "bearerAuth"
 
-Owned = TypeVar("Owned", models.Store, models.Order, models.Return, models.ApiKey)
+Owned = TypeVar(
+    "Owned", models.Store, models.Order, models.Return, models.ApiKey, models.PrivacyRequest
+)
 
 
 def api_blueprint(name: str, url_prefix: str, description: str) -> Blueprint:
