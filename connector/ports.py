@@ -157,6 +157,17 @@ class ReturnPublisher(Protocol):
 
 
 @runtime_checkable
+class ReturnCreator(Protocol):
+    """Creates on the platform a return that was asked for in Helloword (the portal or the
+    API), so the platform's own records, refunds and restocks follow it. Returns the
+    platform's id for it in ``PushResult.external_id``; a repeated key changes nothing."""
+
+    def create_return(
+        self, idempotency_key: str, request: ReturnRequest, *, approved: bool = True
+    ) -> PushResult: ...
+
+
+@runtime_checkable
 class InventoryPublisher(Protocol):
     def restock(self, idempotency_key: str, sku: str, quantity: int) -> PushResult: ...
 
@@ -193,6 +204,7 @@ PLATFORM_PORTS: tuple[type, ...] = (
     OrderSource,
     ReturnSource,
     ReturnPublisher,
+    ReturnCreator,
     InventoryPublisher,
 )
 CARRIER_PORTS: tuple[type, ...] = (Carrier, TrackingWebhook)

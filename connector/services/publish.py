@@ -8,18 +8,19 @@ idempotency key, which the platform (or the adapter, by reading remote state) tr
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from .. import links
 from ..db import models
+from ..db.mapping import return_request_from_row
 from ..db.types import utcnow
-from ..domain import Money
+from ..domain import Money, ReturnRequest
 from ..domain.events import EventKind
 from ..errors import NotFound, NothingToDo
-from ..ports import PushResult, ReturnPublisher
+from ..ports import PushResult, ReturnCreator, ReturnPublisher
 from . import outbox
 from .common import FollowUp, lock_return, record
 from .lifecycle import try_resolve
@@ -56,7 +57,17 @@ def prepare(
     external = return_.external_id or ""
     key, payload = action.idempotency_key, action.payload
     invoke: Callable[[Any], PushResult] | None
-    if action.action in NEEDS_PLATFORM_RETURN and not external:
+    if action.action == "approve" and not external:
+        # made in Helloword: once approved, the platform gets the return (where it can)
+        whole = return_request_from_row(return_)
+        approved = tuple(
+            line
+            for line, row in zip(whole.lines, return_.lines, strict=True)
+            if row.outcome == "approve"
+        )
+        request = replace(whole, lines=approved)
+        invoke = lambda a: _create(a, key, request)  # noqa: E731
+    elif action.action in NEEDS_PLATFORM_RETURN and not external:
         invoke = None  # the return was made in Helloword; the platform has no return to update
     elif action.action == "approve":
         invoke = lambda a: a.approve(key, external)  # noqa: E731
@@ -87,6 +98,12 @@ def prepare(
     return Call(action.id, action.action, key, invoke), store
 
 
+def _create(adapter: Any, key: str, request: ReturnRequest) -> PushResult:
+    if not isinstance(adapter, ReturnCreator):
+        return PushResult(details={"skipped": "this platform takes no returns from outside"})
+    return adapter.create_return(key, request, approved=True)
+
+
 def push(adapter: Any, call: Call) -> PushResult:
     if call.invoke is None or not isinstance(adapter, ReturnPublisher):
         return PushResult(details={"skipped": "nothing to push to this platform"})
@@ -105,9 +122,11 @@ def succeeded(session: Session, call: Call, result: PushResult) -> list[FollowUp
         "already_done": result.already_done,
         **dict(result.details),
     }
+    if call.action == "approve" and result.external_id and not return_.external_id:
+        return_.external_id = result.external_id  # the platform's return, made by this push
     follow_ups = outbox.next_after(session, action)
     if call.action != "refund":
-        if call.invoke is not None:
+        if call.invoke is not None and "skipped" not in result.details:
             record(
                 session,
                 return_,
