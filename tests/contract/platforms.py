@@ -2,9 +2,10 @@
 
 A harness gives the adapter under test, deliveries signed as its platform signs them, fresh
 return requests on the remote side, and a snapshot of the remote's state so a test can tell
-whether a call changed anything there. The sandbox's remote is its store file; a Shopify
-harness would stub the HTTP API and snapshot the mutations it received. To put an adapter
-under the contract, write its builder and add it to ``HARNESSES``.
+whether a call changed anything there. The sandbox's remote is its store file; Shopify's is a
+stateful stand-in for its GraphQL Admin API behind ``responses`` (``shopify_store``). To put an
+adapter under the contract, write its builder and add it to ``HARNESSES``; ``close`` undoes
+whatever the builder set up (an HTTP stub, say).
 """
 
 from __future__ import annotations
@@ -18,10 +19,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import responses
+
 from connector.domain import Money
 from connector.ports import AdapterContext, Credentials
 from platforms.sandbox import SandboxMarketplace, SandboxPlatform
 from platforms.sandbox.webhooks import headers_for
+from platforms.shopify import ShopifyPlatform
+from platforms.shopify import webhooks as shopify_webhooks
+
+from .shopify_store import FakeShopify, Line
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class PlatformUnderTest:
     signed_delivery: Callable[[str, dict[str, Any], str], tuple[dict[str, str], bytes]]
     new_return: Callable[[], ReturnCase]
     remote_state: Callable[[], object]
+    close: Callable[[], None] = lambda: None
 
 
 def sandbox(tmp_path: Path) -> PlatformUnderTest:
@@ -90,8 +98,72 @@ def sandbox(tmp_path: Path) -> PlatformUnderTest:
     )
 
 
+def shopify(tmp_path: Path) -> PlatformUnderTest:
+    shop, token, secret = "contract-store.myshopify.com", "shpat_contract", "contract-secret"
+    store = FakeShopify(shop, token)
+    mock = responses.RequestsMock(assert_all_requests_are_fired=False)
+    store.install(mock)
+    mock.start()
+    lines = [
+        Line("Wool Scarf", "SCARF-GRY", 2, "39.00", "42.00", hs_code="611720", origin="IT"),
+        Line("Leather Gloves", "GLOVE-BRN-M", 1, "65.00", "70.00", grams=180),
+    ]
+    orders = [store.add_order(lines) for _ in range(12)]
+    adapter = ShopifyPlatform(
+        Credentials(
+            shop,
+            {"access_token": token, "api_secret": secret},
+            {"location_id": "gid://shopify/Location/71829094466"},
+        ),
+        AdapterContext(data_dir=tmp_path),
+        sleep=lambda seconds: None,
+    )
+    remaining = iter(orders)
+    first = orders[0]
+    order_payload = {
+        "id": int(first["legacyResourceId"]),
+        "admin_graphql_api_id": first["id"],
+        "name": first["name"],
+        "email": first["email"],
+        "currency": first["currencyCode"],
+        "presentment_currency": first["presentmentCurrencyCode"],
+        "total_price": first["totalPriceSet"]["shopMoney"]["amount"],
+        "created_at": first["createdAt"],
+    }
+
+    def signed_delivery(
+        topic: str, payload: dict[str, Any], event_id: str
+    ) -> tuple[dict[str, str], bytes]:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = shopify_webhooks.headers_for(
+            body, secret, topic, shop, event_id, datetime.now(UTC)
+        )
+        return headers, body
+
+    def new_return() -> ReturnCase:
+        order = next(remaining)
+        line = order["lineItems"]["nodes"][0]
+        return_id = store.request_return(order["id"], [(line["id"], 1, "UNWANTED")])
+        price = line["discountedUnitPriceAfterAllDiscountsSet"]["presentmentMoney"]
+        return ReturnCase(
+            external_id=return_id,
+            order_external_id=order["id"],
+            order_line_external_id=line["id"],
+            refund=Money.of(Decimal(price["amount"]), price["currencyCode"]),
+        )
+
+    def close() -> None:
+        mock.stop()
+        mock.reset()
+
+    return PlatformUnderTest(
+        "shopify", adapter, order_payload, signed_delivery, new_return, store.snapshot, close
+    )
+
+
 HARNESSES: dict[str, Callable[[Path], PlatformUnderTest]] = {
     "sandbox": sandbox,
+    "shopify": shopify,
 }
 
 

@@ -6,7 +6,7 @@ it can rely on from Shopify, Amazon or AliExpress too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,10 @@ from .platforms import HARNESSES, PlatformUnderTest, ReturnCase, new_event_id
 
 
 @pytest.fixture(params=sorted(HARNESSES))
-def platform(request: pytest.FixtureRequest, tmp_path: Path) -> PlatformUnderTest:
-    return HARNESSES[request.param](tmp_path)
+def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PlatformUnderTest]:
+    under_test = HARNESSES[request.param](tmp_path)
+    yield under_test
+    under_test.close()
 
 
 # --- shape -----------------------------------------------------------------------------

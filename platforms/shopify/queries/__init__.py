@@ -1,0 +1,1 @@
+"""The GraphQL operations and fragments of the Shopify adapter, one named operation a file."""
