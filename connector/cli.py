@@ -43,11 +43,23 @@ def db() -> None:
 @db.command("upgrade")
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
-    """Apply migrations up to REVISION."""
+    """Apply migrations up to REVISION. A database without exchange rates gets the bundled
+    reference rates, so amounts in other currencies can be compared from the first return."""
+    from sqlalchemy import func, select
+
     from migrations import upgrade
 
-    upgrade(current_runtime().settings.database_url, revision)
+    from .db import models
+    from .services import fx
+
+    runtime = current_runtime()
+    upgrade(runtime.settings.database_url, revision)
     click.echo(f"database at {revision}", err=True)
+    if revision == "head":
+        with runtime.db.transaction() as session:
+            if not session.scalar(select(func.count()).select_from(models.FxRate)):
+                count = fx.store_reference_rates(session)
+                click.echo(f"stored {count} reference exchange rates", err=True)
 
 
 # --- merchants --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from ..db.mapping import address_to_dict
 from ..db.types import utcnow
 from ..domain import Order, ReturnRequest, Status
 from ..domain.events import EventKind
+from ..domain.returns import TERMINAL
 from ..errors import HellowordError, NotFound, NothingToDo, ValidationError
 from ..files import FileStore
 from ..ports import InboundEvent as InboundEventDTO
@@ -373,14 +374,23 @@ def inbound_failed(session: Session, inbound_id: int, error: str) -> None:
 def _platform_status_changed(
     session: Session, store: models.Store, external_id: str, status: str
 ) -> list[FollowUp]:
-    """The platform canceled a return (the buyer withdrew it there): cancel ours too."""
-    from .lifecycle import cancel
+    """The platform moved a return: canceled there (the buyer withdrew it) cancels ours; a
+    merchant who settled a return in review on the platform's own admin ("open" is approved
+    there, "declined" declined) settles ours the same way. Anything else, including the echo
+    of our own pushes, changes nothing."""
+    from .lifecycle import cancel, review
 
     return_ = session.scalar(
         select(models.Return).where(
             models.Return.store_id == store.id, models.Return.external_id == external_id
         )
     )
-    if not external_id or return_ is None or status != "canceled":
+    if not external_id or return_ is None:
         return []
-    return cancel(session, return_.id, reason="canceled on the platform", actor=f"{store.platform}")
+    actor = store.platform
+    if status == "canceled" and return_.status not in TERMINAL:
+        return cancel(session, return_.id, reason="canceled on the platform", actor=actor)
+    if status in ("open", "declined") and return_.status == Status.IN_REVIEW:
+        note = f"{'approved' if status == 'open' else 'declined'} on {store.platform}"
+        return review(session, return_.id, status == "open", note, actor)
+    return []
