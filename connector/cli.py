@@ -106,6 +106,107 @@ def merchants_key(name: str, key_name: str) -> None:
     click.echo(key)
 
 
+# --- stores -----------------------------------------------------------------------------
+
+
+@main.group()
+def stores() -> None:
+    """Stores on the platforms, linked to merchants (credentials are sealed at rest)."""
+
+
+@stores.command("add")
+@click.argument("platform", type=click.Choice(["shopify"]))
+@click.option("--merchant", "merchant_name", required=True, help="The merchant the store is for.")
+@click.option("--shop", required=True, help="The shop's <name>.myshopify.com domain.")
+@click.option("--token", required=True, help="The custom app's Admin API access token.")
+@click.option(
+    "--webhook-secret", required=True, help="The secret the custom app signs its webhooks with."
+)
+@click.option("--api-version", default="", help="Admin API version [default: SHOPIFY_API_VERSION]")
+@click.option(
+    "--days",
+    default=90,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many days of past orders to import.",
+)
+def stores_add(
+    platform: str,
+    merchant_name: str,
+    shop: str,
+    token: str,
+    webhook_secret: str,
+    api_version: str,
+    days: int,
+) -> None:
+    """Link a store that runs a custom app made in its own admin, as an install would: the
+    webhooks are subscribed at once (nothing is stored if Shopify refuses), the store is linked
+    and the import of its recent orders is queued. Prints the store's id."""
+    from platforms.shopify.oauth import InvalidShop, sanitize_shop
+
+    from .errors import HellowordError, NotFound, ValidationError
+    from .jobs import enqueue_all
+    from .ports import Credentials
+    from .services import installs
+
+    runtime = current_runtime()
+    try:
+        shop = sanitize_shop(shop)
+    except InvalidShop as error:
+        raise click.BadParameter(str(error), param_hint="--shop") from None
+    token, webhook_secret = token.strip(), webhook_secret.strip()
+    if not token:
+        raise click.BadParameter("the Admin API access token is empty", param_hint="--token")
+    if not webhook_secret:
+        raise click.BadParameter("the webhook secret is empty", param_hint="--webhook-secret")
+    public_url = runtime.settings.public_url
+    if not public_url.startswith("https://"):
+        raise click.UsageError(
+            f"HELLOWORD_PUBLIC_URL is {public_url}: Shopify delivers webhooks only over HTTPS, "
+            "so set it to the https address where Shopify reaches this installation"
+        )
+    with runtime.db.session() as session:
+        try:
+            installs.check_link(session, platform, shop, merchant_name)
+        except (NotFound, ValidationError) as error:
+            raise click.UsageError(str(error)) from None
+    secrets = {"access_token": token, "webhook_secret": webhook_secret}
+    settings = {"api_version": api_version.strip() or runtime.settings.shopify.api_version}
+    adapter = runtime.registry.platform(
+        platform, Credentials(shop, secrets, settings), runtime.adapter_context()
+    )
+    try:
+        subscriptions = adapter.register_webhooks(f"{public_url}/webhooks/{platform}")
+    except HellowordError as error:
+        raise click.ClickException(
+            f"{shop} was not linked: subscribing its webhooks failed: {error}"
+        ) from None
+    try:
+        with runtime.db.transaction() as session:
+            installed = installs.install_store(
+                session,
+                runtime.vault,
+                platform,
+                shop,
+                secrets,
+                settings=settings,
+                merchant_name=merchant_name,
+                register_webhooks=False,
+                backfill_days=days,
+            )
+            installs.webhooks_registered(session, installed.store_id, subscriptions)
+    except (NotFound, ValidationError) as error:
+        raise click.UsageError(str(error)) from None
+    enqueue_all(runtime, installed.follow_ups)
+    click.echo(
+        f"{shop}: store {installed.store_id} of {installed.merchant_name}, "
+        f"{len(subscriptions)} webhook topics subscribed, "
+        f"the orders of the last {days} days queued for import",
+        err=True,
+    )
+    click.echo(installed.store_id)
+
+
 # --- ledger -----------------------------------------------------------------------------
 
 

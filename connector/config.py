@@ -2,12 +2,15 @@
 
 With no variables set, Helloword keeps everything in an instance folder: a SQLite database,
 an embedded Redis on a unix socket, label files and the sandbox store. ``DATABASE_URL`` and
-``REDIS_URL`` point it at PostgreSQL and Redis in production.
+``REDIS_URL`` point it at PostgreSQL and Redis in production. ``SHOPIFY_*`` configure the
+Shopify app merchants install (``ShopifySettings``). ``Settings.from_env`` is the one place the
+environment is read.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -15,6 +18,64 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
+
+# What the Shopify app asks a store for: orders and their customers, products, locations and
+# inventory (customs facts of each line, restocking), returns (read, approve, decline, labels,
+# dispositions, refunds through returnProcess) and store credit (refunds as store credit).
+SHOPIFY_SCOPES: tuple[str, ...] = (
+    "read_orders",
+    "read_customers",
+    "read_products",
+    "read_locations",
+    "read_inventory",
+    "write_inventory",
+    "read_returns",
+    "write_returns",
+    "read_store_credit_accounts",
+    "write_store_credit_account_transactions",
+)
+SHOPIFY_API_VERSION = "2025-10"
+_SCOPE = re.compile(r"^(unauthenticated_)?(read|write)_[a-z_]+$")
+_API_VERSION = re.compile(r"^(\d{4}-(01|04|07|10)|unstable)$")
+
+
+@dataclass(frozen=True)
+class ShopifySettings:
+    """The Shopify app: its client credentials (the Partner or Dev Dashboard's client id and
+    secret), the scopes installs ask for, and the Admin API version new stores are linked at."""
+
+    api_key: str = ""
+    api_secret: str = ""
+    scopes: tuple[str, ...] = SHOPIFY_SCOPES
+    api_version: str = SHOPIFY_API_VERSION
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key and self.api_secret)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ShopifySettings:
+        """``SHOPIFY_API_KEY``, ``SHOPIFY_API_SECRET``, ``SHOPIFY_SCOPES`` (comma-separated)
+        and ``SHOPIFY_API_VERSION``; ``ValueError`` names a variable that is malformed."""
+        scopes = tuple(s.strip() for s in env.get("SHOPIFY_SCOPES", "").split(",") if s.strip())
+        for scope in scopes:
+            if not _SCOPE.match(scope):
+                raise ValueError(
+                    f"SHOPIFY_SCOPES: {scope!r} is not a Shopify access scope "
+                    "(read_… or write_…, comma-separated)"
+                )
+        version = env.get("SHOPIFY_API_VERSION", "").strip() or SHOPIFY_API_VERSION
+        if not _API_VERSION.match(version):
+            raise ValueError(
+                f"SHOPIFY_API_VERSION: {version!r} is not a Shopify API version "
+                "(YYYY-01, -04, -07 or -10, or unstable)"
+            )
+        return cls(
+            api_key=env.get("SHOPIFY_API_KEY", "").strip(),
+            api_secret=env.get("SHOPIFY_API_SECRET", "").strip(),
+            scopes=scopes or SHOPIFY_SCOPES,
+            api_version=version,
+        )
 
 
 @dataclass(frozen=True)
@@ -27,6 +88,7 @@ class Settings:
     public_url: str = "http://localhost:5000"
     queue_name: str = "helloword"
     testing: bool = False
+    shopify: ShopifySettings = field(default_factory=ShopifySettings)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -63,6 +125,7 @@ class Settings:
             encryption_keys=keys or (_instance_secret(instance, "encryption_key", fernet=True),),
             public_url=env.get("HELLOWORD_PUBLIC_URL", "http://localhost:5000").rstrip("/"),
             queue_name=env.get("HELLOWORD_QUEUE", "helloword"),
+            shopify=ShopifySettings.from_env(env),
         )
 
 

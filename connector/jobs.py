@@ -144,9 +144,7 @@ def process_inbound_event(inbound_id: int) -> dict[str, Any]:
             return _record_tracking(runtime, inbound_id)
         if store is None:
             raise NothingToDo(f"inbound event {inbound_id} has no store")
-        adapter = runtime.platform(
-            store.platform, store.external_id, store.credentials, store.settings
-        )
+        adapter, _ = store_platform(runtime, store.id, active=False)
         try:
             with runtime.db.session() as session:
                 reading = intake.read_inbound(session, adapter, inbound_id)
@@ -254,10 +252,9 @@ def perform_outbound_action(action_id: int) -> dict[str, Any]:
                 runtime.settings.public_url,
                 retrying=_attempt() > 0,
             )
-            adapter = runtime.platform(
-                store.platform, store.external_id, store.credentials, store.settings
-            )
-        try:
+            store_id = store.id
+        try:  # a token that cannot be refreshed fails the push like the platform refusing it
+            adapter, _ = store_platform(runtime, store_id, active=False)
             result = publish.push(adapter, call)
         except NothingToDo as reason:  # the platform has nothing left to change
             if call.action == "refund":
@@ -402,16 +399,17 @@ def poll_tracking(batch: int = 200) -> dict[str, Any]:
     return {"polled": polled}
 
 
-def store_platform(runtime: Runtime, store_id: int) -> tuple[Any, str]:
-    """The adapter of an active store and its platform slug, built from credentials whose
-    expiring access token was refreshed first if it was about to expire. A job that acts on a
-    store's platform builds its adapter here."""
+def store_platform(runtime: Runtime, store_id: int, *, active: bool = True) -> tuple[Any, str]:
+    """The adapter of a store and its platform slug, built from credentials whose expiring
+    access token was refreshed first if it was about to expire. A job that acts on a store's
+    platform builds its adapter here. ``NothingToDo`` when the store is gone, or (``active``)
+    no longer active."""
     from .db import models
     from .ports import Credentials
 
     with runtime.db.transaction() as session:
         store = session.get(models.Store, store_id)
-        if store is None or store.status != "active":
+        if store is None or (active and store.status != "active"):
             raise NothingToDo(f"store {store_id} is gone or not active")
         refresher = installs.token_refresher(runtime.settings, store.platform)
         secrets = installs.fresh_credentials(session, runtime.vault, store, refresher)

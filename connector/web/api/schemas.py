@@ -104,6 +104,24 @@ def _buyer_country(return_: models.Return) -> str:
 # --- stores ---------------------------------------------------------------------------------
 
 
+class BackfillSchema(Schema):
+    """How far the import of a newly linked store's past orders has got."""
+
+    status = fields.String(
+        metadata={
+            "description": "queued, running, done, retrying (after a passing failure) or failed",
+            "example": "running",
+        }
+    )
+    orders = fields.Integer(metadata={"description": "Orders imported so far."})
+    days = fields.Integer(metadata={"description": "How many days back the import reaches."})
+    since = fields.String(metadata={"description": "Orders updated since then are imported (UTC)."})
+    started_at = fields.String()
+    finished_at = fields.String()
+    error = fields.String(metadata={"description": "Why it stopped, when it did."})
+    retry_in = fields.Float(metadata={"description": "Seconds until a retrying import resumes."})
+
+
 class StoreSchema(Schema):
     id = fields.Integer(dump_only=True)
     platform = fields.String(
@@ -124,6 +142,12 @@ class StoreSchema(Schema):
     settings = fields.Dict(keys=fields.String(), load_default=dict)
     status = fields.String(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
+    backfill = fields.Nested(
+        BackfillSchema,
+        dump_only=True,
+        attribute="settings.backfill",
+        metadata={"description": "The import of past orders that follows an install."},
+    )
 
 
 # --- orders ---------------------------------------------------------------------------------
