@@ -120,7 +120,9 @@ class ReturnSource(Protocol):
 @runtime_checkable
 class ReturnPublisher(Protocol):
     """Pushes a return's progress to the platform. Every call carries an idempotency key;
-    a call repeated with the same key changes nothing remotely and says ``already_done``."""
+    a call repeated with the same key changes nothing remotely and says ``already_done``.
+    ``refund(..., store_credit=True)`` credits the buyer's account in the store instead of
+    paying the money back."""
 
     def approve(self, idempotency_key: str, return_external_id: str) -> PushResult: ...
 
@@ -144,6 +146,8 @@ class ReturnPublisher(Protocol):
         order_external_id: str,
         amount: Money,
         lines: list[tuple[str, int]],
+        *,
+        store_credit: bool = False,
     ) -> PushResult: ...
 
     def dispose(

@@ -86,6 +86,7 @@ def return_request_from_row(row: models.Return) -> DomainReturnRequest:
         requested_at=row.requested_at,
         buyer_address=address_from_dict(row.buyer_address) if row.buyer_address else None,
         note=row.note,
+        resolution=row.resolution,
         lines=tuple(
             DomainReturnLine(
                 order_line_external_id=line.order_line.external_id,

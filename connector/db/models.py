@@ -161,6 +161,8 @@ class Return(Base):
     route: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     route_option: Mapped[str] = mapped_column(String(200), default="")
     returnless: Mapped[bool] = mapped_column(Boolean, default=False)
+    # what the buyer asked to get back: refund | store_credit (given when the policy allows)
+    resolution: Mapped[str] = mapped_column(String(20), default="refund")
     ledger_head: Mapped[str] = mapped_column(String(64), default="")
     ledger_length: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = _created()
@@ -282,6 +284,7 @@ class Refund(Base):
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|issued|failed
     trigger: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20), default="refund")  # refund | store_credit
     external_id: Mapped[str] = mapped_column(String(255), default="")
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = _created()

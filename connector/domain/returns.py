@@ -34,6 +34,9 @@ class Condition(StrEnum):
     DAMAGED = "damaged"
 
 
+RESOLUTIONS = ("refund", "store_credit")
+
+
 class Status(StrEnum):
     REQUESTED = "REQUESTED"
     IN_REVIEW = "IN_REVIEW"
@@ -112,8 +115,11 @@ class ReturnRequest:
     external_id: str = ""
     buyer_address: Address | None = None
     note: str = ""
+    resolution: str = "refund"  # refund | store_credit: what the buyer asks to get back
     raw: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.lines:
             raise ValueError("a return request needs at least one line")
+        if self.resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution must be one of {', '.join(RESOLUTIONS)}")

@@ -165,6 +165,7 @@ def create_return(
         requested_at=request.requested_at,
         buyer_address=address_to_dict(request.buyer_address) if request.buyer_address else {},
         note=request.note,
+        resolution=request.resolution,
         lines=return_lines,
     )
     session.add(return_)

@@ -92,7 +92,12 @@ def prepare(
         amount = Money.from_minor(refund.amount_minor, refund.currency)
         order_external = return_.order.external_id
         lines = [(str(line), int(qty)) for line, qty in payload["lines"]]
-        invoke = lambda a: a.refund(key, external, order_external, amount, lines)  # noqa: E731
+        if refund.kind == "store_credit":
+            invoke = lambda a: a.refund(  # noqa: E731
+                key, external, order_external, amount, lines, store_credit=True
+            )
+        else:
+            invoke = lambda a: a.refund(key, external, order_external, amount, lines)  # noqa: E731
     else:
         raise NotFound(f"unknown outbound action {action.action!r}")
     return Call(action.id, action.action, key, invoke), store

@@ -7,6 +7,10 @@ and so a new idempotency key.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -18,18 +22,49 @@ from . import outbox
 from .common import FollowUp, lock_return, record
 
 
-def refund_parts(session: Session, return_: models.Return) -> tuple[Money, Money]:
-    """(goods, postage): what the approved lines refund, and the buyer's own postage paid
-    back with them. A platform refunds no more than the order's total, so the postage is
-    paid only as far as the order has room left beside its other refunds."""
+@dataclass(frozen=True)
+class RefundParts:
+    """What a refund is made of. ``kind`` is ``store_credit`` when the buyer asked for it and
+    the policy allows it on every approved line; the bonus comes only with store credit."""
+
+    kind: str
+    goods: Money
+    postage: Money
+    bonus: Money
+    note: str = ""
+
+    @property
+    def amount(self) -> Money:
+        return self.goods + self.postage + self.bonus
+
+
+def refund_parts(session: Session, return_: models.Return) -> RefundParts:
+    """The approved lines' value less the restocking fees the policy set on them, the buyer's
+    own postage paid back with them, and the store-credit bonus. A platform refunds no more
+    than the order's total, so a refund pays the postage only as far as the order has room
+    left beside its other refunds; store credit pays no money back and has no such cap."""
     currency = return_.order.currency
-    fees = _restocking_fees(session, return_)
-    goods = Money.zero(currency)
-    for line in return_.lines:
-        if line.outcome == "approve":
-            value = Money.from_minor(line.order_line.unit_price_minor, currency) * line.quantity
-            fee = fees.get(line.order_line.external_id)
-            goods = goods + (value - fee if fee is not None and fee <= value else value)
+    decided = _policy_lines(session, return_)
+    approved = [line for line in return_.lines if line.outcome == "approve"]
+    credit = return_.resolution == "store_credit" and all(
+        "store_credit" in decided.get(line.order_line.external_id, {}).get("resolutions", ())
+        for line in approved
+    )
+    goods = bonus = Money.zero(currency)
+    for line in approved:
+        value = Money.from_minor(line.order_line.unit_price_minor, currency) * line.quantity
+        policy = decided.get(line.order_line.external_id, {})
+        fee_doc = policy.get("restocking_fee")
+        fee = Money.of(fee_doc["amount"], fee_doc["currency"]) if fee_doc else None
+        if fee is not None and fee.currency == currency and fee <= value:
+            value = value - fee
+        goods = goods + value
+        percent = Decimal(policy.get("bonus_credit_percent") or 0)
+        if credit and percent:
+            bonus = bonus + value * (percent / 100)
+    note = ""
+    if return_.resolution == "store_credit" and not credit:
+        note = "store credit was asked for, but the policy does not allow it: refunded"
     claimed = Money.from_minor(
         sum(
             session.scalars(
@@ -42,35 +77,32 @@ def refund_parts(session: Session, return_: models.Return) -> tuple[Money, Money
         ),
         currency,
     )
-    if not claimed.minor:
-        return goods, claimed
+    kind = "store_credit" if credit else "refund"
+    if not claimed.minor or credit:
+        return RefundParts(kind, goods, claimed, bonus, note)
     refunded_elsewhere = session.scalar(
         select(func.coalesce(func.sum(models.Refund.amount_minor), 0))
         .join(models.Return, models.Refund.return_id == models.Return.id)
         .where(
             models.Return.order_id == return_.order_id,
             models.Return.id != return_.id,
+            models.Refund.kind == "refund",
             models.Refund.status.in_(["pending", "issued"]),
         )
     )
     room = max(return_.order.total_minor - int(refunded_elsewhere or 0) - goods.minor, 0)
-    return goods, Money.from_minor(min(claimed.minor, room), currency)
+    return RefundParts(kind, goods, Money.from_minor(min(claimed.minor, room), currency), bonus)
 
 
-def _restocking_fees(session: Session, return_: models.Return) -> dict[str, Money]:
-    """Each line's restocking fee, from the policy's decision on the return."""
+def _policy_lines(session: Session, return_: models.Return) -> dict[str, dict[str, Any]]:
+    """Each line's decision by the policy, by order line id."""
     decision = session.scalar(
         select(models.Decision)
         .where(models.Decision.return_id == return_.id, models.Decision.actor == "policy")
         .order_by(models.Decision.id.desc())
         .limit(1)
     )
-    fees: dict[str, Money] = {}
-    for line in decision.lines if decision else []:
-        fee = line.get("restocking_fee")
-        if fee and fee["currency"] == return_.order.currency:
-            fees[line["line"]] = Money.of(fee["amount"], fee["currency"])
-    return fees
+    return {line["line"]: line for line in (decision.lines if decision else [])}
 
 
 def request_refund(
@@ -89,8 +121,8 @@ def request_refund(
         )
         or 0
     ) + 1
-    goods, postage = refund_parts(session, return_)
-    amount = goods + postage
+    parts = refund_parts(session, return_)
+    amount = parts.amount
     key = f"refund:{return_.id}:{sequence}"
     refund = models.Refund(
         return_id=return_.id,
@@ -99,6 +131,7 @@ def request_refund(
         amount_minor=amount.minor,
         currency=amount.currency,
         trigger=trigger,
+        kind=parts.kind,
     )
     session.add(refund)
     session.flush()
@@ -106,8 +139,10 @@ def request_refund(
         session,
         return_,
         EventKind.REFUND_REQUESTED,
-        {"refund": key, "amount": str(amount), "trigger": trigger}
-        | ({"postage": str(postage)} if postage.minor else {}),
+        {"refund": key, "amount": str(amount), "trigger": trigger, "kind": parts.kind}
+        | ({"postage": str(parts.postage)} if parts.postage.minor else {})
+        | ({"bonus": str(parts.bonus)} if parts.bonus.minor else {})
+        | ({"note": parts.note} if parts.note else {}),
         actor=actor,
     )
     lines = [

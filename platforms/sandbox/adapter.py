@@ -215,10 +215,13 @@ class SandboxPlatform:
         order_external_id: str,
         amount: Money,
         lines: list[tuple[str, int]],
+        *,
+        store_credit: bool = False,
     ) -> PushResult:
-        """Refund ``amount`` (in the order's currency) for the order's ``lines``.
+        """Refund ``amount`` (in the order's currency) for the order's ``lines``, or with
+        ``store_credit`` credit it to the buyer's account in the store.
 
-        ``PermanentError`` if it would take the order's refunds above the order's total.
+        ``PermanentError`` if a refund would take the order's refunds above the order's total.
         """
         return self._push(
             "refund",
@@ -231,6 +234,7 @@ class SandboxPlatform:
                 "lines": [
                     {"line_item_id": line_id, "quantity": quantity} for line_id, quantity in lines
                 ],
+                "store_credit": store_credit,
             },
         )
 

@@ -688,7 +688,9 @@ def _refund(
 
 
 def _refund_order(db: sqlite3.Connection, domain: str, push: dict[str, Any]) -> tuple[Decimal, str]:
-    """Add the refund to the order's refunded total: the amount and the order's currency."""
+    """Add the refund to the order's refunded total: the amount and the order's currency. A
+    refund as store credit (``store_credit``) is checked the same way but pays nothing back,
+    so the order's refunded total and its cap do not apply."""
     order = _order_row(db, domain, push.get("order_id", ""))
     if push.get("currency") != order["currency"]:
         raise MarketplaceError(
@@ -715,6 +717,8 @@ def _refund_order(db: sqlite3.Connection, domain: str, push: dict[str, Any]) -> 
                 "invalid",
                 f"refund: order {order['id']} has no line item {line.get('line_item_id')!r}",
             )
+    if push.get("store_credit"):  # credit to spend in the store: no payment is refunded
+        return amount, currency
     total = Decimal(order["total"])
     refunded = Decimal(order["refunded"]) + amount
     if refunded > total:

@@ -18,7 +18,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from connector.db import models
-from connector.services import fx, merchants, policies
+from connector.domain import Condition, Reason, ReturnLine, ReturnRequest
+from connector.jobs import enqueue_all
+from connector.services import fx, intake, merchants, policies
 from platforms.shopify.webhooks import headers_for
 from tests.contract.shopify_store import FakeShopify, Line
 from tests.services.test_refunds import drain
@@ -248,3 +250,36 @@ def test_compliance_and_uninstall_deliveries_are_honoured(
     drain(app)
     with runtime.db.session() as session:
         assert "shop_redact" in [r.kind for r in session.scalars(select(models.PrivacyRequest))]
+
+
+def test_a_return_asked_in_helloword_is_created_on_shopify_once_approved(
+    app: Flask, client: FlaskClient, shopify: FakeShopify, store_id: int
+) -> None:
+    runtime = app.extensions["helloword"]
+    order = shopify.add_order(LINES)
+    _deliver(client, "orders/create", {"admin_graphql_api_id": order["id"]})
+    drain(app)
+    with runtime.db.transaction() as session:
+        store = session.get(models.Store, store_id)
+        policies.save(session, store.merchant_id, {"defaults": {"window_days": 3650}})
+        stored = session.scalars(select(models.Order)).one()
+        request = ReturnRequest(
+            order_external_id=stored.external_id,
+            lines=(
+                ReturnLine(stored.lines[0].external_id, 1, Reason.SIZE_TOO_LARGE, Condition.UNUSED),
+            ),
+            requested_at=datetime.now(UTC),
+        )
+        return_, follow_ups = intake.create_return(session, store, stored, request, source="api")
+        return_id = return_.id
+    enqueue_all(runtime, follow_ups)
+    drain(app)
+
+    with runtime.db.session() as session:
+        external_id = session.get(models.Return, return_id).external_id
+    assert external_id in shopify.returns
+    created = shopify.returns[external_id]
+    assert [(line["quantity"], line["returnReason"]) for line in created["lines"]] == [
+        (1, "SIZE_TOO_LARGE")
+    ]
+    assert shopify.operations().count("ReturnCreate") == 1

@@ -271,6 +271,7 @@ def _return_request(order: models.Order, body: dict[str, Any]) -> ReturnRequest:
         requested_at=utcnow(),
         buyer_address=Address(**address) if address else None,
         note=body["note"],
+        resolution=body["resolution"],
     )
 
 

@@ -16,6 +16,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from ...db import models
 from ...domain import Condition, Money, Reason, Status
 from ...domain.money import CURRENCIES, MoneyError
+from ...domain.returns import RESOLUTIONS
 from ...services.receiving import GRADES
 
 COUNTRY = validate.Regexp(
@@ -220,6 +221,14 @@ class ReturnRequestSchema(Schema):
         load_default=None,
         metadata={"description": "Where the goods come from, when not the order's address."},
     )
+    resolution = fields.String(
+        load_default="refund",
+        validate=validate.OneOf(RESOLUTIONS),
+        metadata={
+            "description": "What the buyer wants back: a refund, or store credit (with any "
+            "bonus the policy gives) where the policy allows it."
+        },
+    )
 
 
 class ReturnQuerySchema(Schema):
@@ -326,6 +335,7 @@ class ReturnSchema(Schema):
     review_queue = fields.String()
     refund_trigger = fields.String()
     returnless = fields.Boolean()
+    resolution = fields.String(metadata={"enum": list(RESOLUTIONS)})
     buyer_country = fields.Function(_buyer_country, metadata={"type": "string"})
     note = fields.String()
     lines = fields.List(fields.Nested(ReturnLineSchema))
@@ -375,6 +385,7 @@ class RefundSchema(Schema):
     sequence = fields.Integer()
     amount = MoneyField("amount_minor")
     status = fields.String(metadata={"description": "pending, issued or failed."})
+    kind = fields.String(metadata={"description": "refund, or store_credit."})
     trigger = fields.String()
     error = fields.String()
     created_at = fields.DateTime()
