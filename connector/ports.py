@@ -172,6 +172,14 @@ class ReturnCreator(Protocol):
 
 
 @runtime_checkable
+class LocationSource(Protocol):
+    """A platform whose stock lives at several locations: the merchant picks the one returned
+    goods go back to (the store setting ``location_id``)."""
+
+    def locations(self) -> list[dict[str, str]]: ...
+
+
+@runtime_checkable
 class InventoryPublisher(Protocol):
     def restock(self, idempotency_key: str, sku: str, quantity: int) -> PushResult: ...
 
@@ -210,5 +218,6 @@ PLATFORM_PORTS: tuple[type, ...] = (
     ReturnPublisher,
     ReturnCreator,
     InventoryPublisher,
+    LocationSource,
 )
 CARRIER_PORTS: tuple[type, ...] = (Carrier, TrackingWebhook)

@@ -777,6 +777,20 @@ class ShopifyPlatform:
         except ValueError as exc:
             raise PermanentError(f"Shopify {exc}") from exc
 
+    def locations(self) -> list[dict[str, str]]:
+        """The store's active locations, for the merchant to choose where goods go back."""
+        data = self.api.query("Locations", {})
+        return [
+            {
+                "id": node["id"],
+                "name": node.get("name") or "",
+                "country": _dig(node, "address", "countryCode") or "",
+                "city": _dig(node, "address", "city") or "",
+            }
+            for node in _dig(data, "locations", "nodes") or []
+            if node.get("isActive", True)
+        ]
+
     def _location(self) -> str:
         if not self.location_id:
             raise PermanentError(

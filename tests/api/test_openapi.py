@@ -33,6 +33,8 @@ PATHS = {
     "/api/v1/routing/preview": {"post"},
     "/api/v1/routing/settings": {"get", "put"},
     "/api/v1/privacy-requests": {"get"},
+    "/api/v1/stores/{store_id}/settings": {"patch"},
+    "/api/v1/stores/{store_id}/locations": {"get"},
     "/api/v1/privacy-requests/{request_id}/export.json": {"get"},
     "/api/v1/returns/{return_id}/invoice.pdf": {"get"},
     "/api/v1/destinations": {"get", "post"},

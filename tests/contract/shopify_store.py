@@ -468,6 +468,28 @@ class FakeShopify:
                     }
         return {"refund": None}
 
+    def _op_Locations(self, v: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "locations": {
+                "nodes": [
+                    {
+                        "id": "gid://shopify/Location/71829094466",
+                        "name": "Lisbon warehouse",
+                        "isActive": True,
+                        "fulfillsOnlineOrders": True,
+                        "address": {"countryCode": "PT", "city": "Lisbon"},
+                    },
+                    {
+                        "id": "gid://shopify/Location/71829094467",
+                        "name": "Paris shop",
+                        "isActive": True,
+                        "fulfillsOnlineOrders": False,
+                        "address": {"countryCode": "FR", "city": "Paris"},
+                    },
+                ]
+            }
+        }
+
     def _op_InventoryItemBySku(self, v: dict[str, Any]) -> dict[str, Any]:
         wanted = re.fullmatch(r'sku:"(.*)"', v["query"])
         item = self.inventory.get(wanted.group(1)) if wanted else None

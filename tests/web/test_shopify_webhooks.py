@@ -283,3 +283,34 @@ def test_a_return_asked_in_helloword_is_created_on_shopify_once_approved(
         (1, "SIZE_TOO_LARGE")
     ]
     assert shopify.operations().count("ReturnCreate") == 1
+
+
+def test_the_merchant_picks_the_restock_location_from_the_stores_locations(
+    app: Flask, client: FlaskClient, shopify: FakeShopify, store_id: int
+) -> None:
+    runtime = app.extensions["helloword"]
+    with runtime.db.transaction() as session:
+        merchant = session.get(models.Store, store_id).merchant_id
+        _, key = merchants.create_api_key(session, session.get(models.Merchant, merchant))
+    headers = {"Authorization": f"Bearer {key}"}
+
+    listed = client.get(f"/api/v1/stores/{store_id}/locations", headers=headers)
+    chosen = client.patch(
+        f"/api/v1/stores/{store_id}/settings",
+        json={"settings": {"location_id": listed.json[0]["id"], "notify_customer": None}},
+        headers=headers,
+    )
+    reserved = client.patch(
+        f"/api/v1/stores/{store_id}/settings",
+        json={"settings": {"backfill": {}}},
+        headers=headers,
+    )
+
+    assert listed.status_code == 200, listed.json
+    assert listed.json[0]["id"].startswith("gid://shopify/Location/")
+    assert chosen.status_code == 200
+    assert chosen.json["settings"]["location_id"] == listed.json[0]["id"]
+    assert reserved.status_code == 422
+    with runtime.db.session() as session:  # the credentials are untouched
+        store = session.get(models.Store, store_id)
+        assert runtime.vault.open(store.credentials)["access_token"] == TOKEN

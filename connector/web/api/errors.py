@@ -20,7 +20,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from ...domain import IllegalTransition
 from ...domain.money import MoneyError
-from ...errors import NotFound, PermanentError, ValidationError
+from ...errors import NotFound, PermanentError, RetryableError, ValidationError
 from ...rules import PolicyError
 from ...rules.engine import NoExchangeRate
 
@@ -85,8 +85,14 @@ def misconfigured(error: PermanentError) -> ErrorResponse:
     return error_body(422, str(error))
 
 
+def unavailable(error: RetryableError) -> ErrorResponse:
+    """A platform or carrier asked on the caller's behalf did not answer in time."""
+    return error_body(503, str(error))
+
+
 def translate_service_errors(blueprint: Blueprint) -> None:
     blueprint.register_error_handler(PermanentError, misconfigured)
+    blueprint.register_error_handler(RetryableError, unavailable)
     blueprint.register_error_handler(PolicyError, invalid_policy)
     blueprint.register_error_handler(NoExchangeRate, no_rate)
     blueprint.register_error_handler(DataError, out_of_range)
