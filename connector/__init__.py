@@ -17,17 +17,23 @@ from .runtime import Runtime
 
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     settings = config if isinstance(config, Settings) else Settings.from_env(config)
-    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app = Flask(
+        __name__,
+        instance_path=str(settings.instance_path),
+        template_folder="web/templates",
+        static_folder="web/static",
+    )
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TESTING=settings.testing,
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
     )
     app.extensions["helloword"] = Runtime(settings)
 
     from .web import register
 
-    register(app)
+    register(app, settings)
     return app
 
 

@@ -284,6 +284,43 @@ def policy_simulate(path: str, merchant_name: str, days: int, examples: int) -> 
     click.echo(json.dumps(report, indent=2, default=str))
 
 
+# --- back-office users ------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """The people who sign in to a merchant's back office at /admin."""
+
+
+@users.command("create")
+@click.option("--merchant", "merchant_name", required=True)
+@click.option("--email", required=True)
+@click.option("--name", default="", help="How the back office greets them.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input, for scripts."
+)
+def users_create(merchant_name: str, email: str, name: str, password_stdin: bool) -> None:
+    """Give a person a back-office account for the merchant (the password is asked for)."""
+    from .errors import ValidationError
+    from .services import users as service
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    runtime = current_runtime()
+    try:
+        with runtime.db.transaction() as session:
+            merchant_id = _merchant_id(session, merchant_name)
+            from .db import models
+
+            merchant = session.get_one(models.Merchant, merchant_id)
+            user = service.create_user(session, merchant, email, password, name)
+            click.echo(f"{user.email} can sign in at {runtime.settings.public_url}/admin")
+    except ValidationError as error:
+        raise click.ClickException(str(error)) from None
+
+
 # --- destinations, carriers and routing -------------------------------------------------
 
 

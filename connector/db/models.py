@@ -47,6 +47,8 @@ class Merchant(Base):
     __tablename__ = "merchants"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # the merchant's part of the buyer portal's address, /r/<slug>
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     # the routing settings document (connector.routing.settings); empty: the defaults
     routing: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -407,3 +409,16 @@ class PrivacyRequest(Base):
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)  # counts of what was done
     export_path: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = _created()
+
+
+class User(Base):
+    """A person who signs in to a merchant's back office."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id, with its parameters
+    created_at: Mapped[datetime] = _created()
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -7,7 +7,9 @@ bits of randomness, so a fast digest is the right tool and lookups stay constant
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+import unicodedata
 from datetime import timedelta
 from typing import Any
 
@@ -35,9 +37,31 @@ def create_merchant(session: Session, name: str, currency: str = "USD") -> model
         raise ValidationError("currency", f"{currency!r} is not an ISO-4217 currency")
     if session.scalar(select(models.Merchant).where(models.Merchant.name == name)):
         raise ValidationError("name", f"a merchant named {name!r} already exists")
-    merchant = models.Merchant(name=name, currency=currency)
+    merchant = models.Merchant(name=name, currency=currency, slug=_free_slug(session, name))
     session.add(merchant)
     session.flush()
+    return merchant
+
+
+def slugify(name: str) -> str:
+    """Lower-case letters and digits joined by dashes: "Sandbox Outfitters" → sandbox-outfitters."""
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:60] or "store"
+
+
+def _free_slug(session: Session, name: str) -> str:
+    base = slugify(name)
+    slug, n = base, 1
+    while session.scalar(select(models.Merchant.id).where(models.Merchant.slug == slug)):
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def merchant_by_slug(session: Session, slug: str) -> models.Merchant:
+    merchant = session.scalar(select(models.Merchant).where(models.Merchant.slug == slug))
+    if merchant is None:
+        raise NotFound(f"no merchant at {slug!r}")
     return merchant
 
 

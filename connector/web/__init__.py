@@ -1,17 +1,25 @@
-"""Blueprints: the REST API, platform webhooks, the Shopify app's install, and health checks."""
+"""Blueprints: the REST API, platform webhooks, the Shopify app's install, the buyer portal and
+the back office, and health checks."""
 
 from __future__ import annotations
 
 from flask import Flask
 
+from ..config import Settings
+from .admin import admin, session_lifetime
 from .api import register_api
 from .files import files
 from .health import health
 from .shopify import shopify
+from .ui import register_ui
 from .webhooks import webhooks
 
 
-def register(app: Flask) -> None:
+def register(app: Flask, settings: Settings) -> None:
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", session_lifetime())
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    register_ui(app, settings)
+    app.register_blueprint(admin)
     app.register_blueprint(health)
     app.register_blueprint(files)
     app.register_blueprint(webhooks)

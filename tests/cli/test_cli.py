@@ -74,7 +74,7 @@ def ledger_with_events(settings: Settings, app) -> Settings:  # type: ignore[no-
 
     runtime = app.extensions["helloword"]
     with runtime.db.transaction() as session:
-        merchant = models.Merchant(name="Ledger Co")
+        merchant = models.Merchant(name="Ledger Co", slug="ledger-co")
         session.add(merchant)
         session.flush()
         store = models.Store(merchant_id=merchant.id, platform="sandbox", external_id="l.test")

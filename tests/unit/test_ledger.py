@@ -34,7 +34,7 @@ def session():
 
 
 def _new_return(session: Session, rma: str) -> Return:
-    merchant = session.scalar(select(Merchant)) or Merchant(name="Ana's Linen")
+    merchant = session.scalar(select(Merchant)) or Merchant(name="Ana's Linen", slug="anas-linen")
     session.add(merchant)
     session.flush()
     store = Store(merchant_id=merchant.id, platform="sandbox", external_id=f"store-{rma}")
