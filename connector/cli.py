@@ -600,6 +600,8 @@ def run(port: int, orders: int) -> None:
             [
                 "",
                 "Helloword is starting:",
+                f"  Buyer portal  {base}/r/{setup.slug}",
+                f"  Back office   {base}/admin  ({setup.admin_email} / {setup.admin_password})",
                 f"  API docs      {base}/api/docs",
                 f"  OpenAPI       {base}/api/openapi.json",
                 f"  Health        {base}/healthz   {base}/readyz",

@@ -33,7 +33,7 @@ from .db.types import utcnow
 from .domain import TERMINAL, Status
 from .jobs import enqueue, enqueue_all
 from .runtime import Runtime
-from .services import destinations, fx, lifecycle, merchants, policies, receiving
+from .services import destinations, fx, lifecycle, merchants, policies, receiving, users
 from .services.logistics import tracking_events_to_json
 from .services.merchants import link_store
 
@@ -150,6 +150,12 @@ class Setup:
     shop: str
     api_key: str  # only when this call issued the merchant's first key
     marketplace_path: Path
+    slug: str = ""  # the buyer portal's address: /r/<slug>
+    admin_email: str = ""  # the back office's sandbox account
+    admin_password: str = ""  # kept in the instance folder, for this laptop only
+
+
+ADMIN_EMAIL = "owner@sandbox-outfitters.test"
 
 
 def bootstrap(runtime: Runtime, orders: int = 40) -> Setup:
@@ -200,14 +206,26 @@ def bootstrap(runtime: Runtime, orders: int = 40) -> Setup:
             from .rules.policy import DEFAULT_DOCUMENT
 
             policies.save(session, merchant.id, DEFAULT_DOCUMENT)
-        merchant_id, store_id = merchant.id, store.id
+        password = _sandbox_password(runtime)
+        if session.scalar(select(models.User.id).where(models.User.email == ADMIN_EMAIL)) is None:
+            users.create_user(session, merchant, ADMIN_EMAIL, password, "Sandbox owner")
+        merchant_id, store_id, slug = merchant.id, store.id, merchant.slug
 
     marketplace = SandboxMarketplace(path)
     marketplace.create_shop(SHOP, secret, f"{runtime.settings.public_url}/webhooks/sandbox", "USD")
     existing = len(marketplace.orders(SHOP))
     if existing < orders:
         marketplace.load_demo_orders(SHOP, orders, seed=7, today=utcnow().date())
-    return Setup(merchant_id, store_id, SHOP, api_key, path)
+    return Setup(merchant_id, store_id, SHOP, api_key, path, slug, ADMIN_EMAIL, password)
+
+
+def _sandbox_password(runtime: Runtime) -> str:
+    """The sandbox back-office password: made once, kept in the instance folder."""
+    path = runtime.settings.instance_path / "sandbox-admin-password"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(12))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def import_orders(runtime: Runtime, setup: Setup) -> int:

@@ -103,3 +103,19 @@ def test_a_session_ends_after_its_lifetime_or_when_idle(
 
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/admin/sign-in")
+
+
+def test_the_sandbox_comes_with_a_back_office_account(app: Flask) -> None:
+    from connector.demo import bootstrap
+
+    runtime = app.extensions["helloword"]
+    with app.app_context():
+        setup = bootstrap(runtime, orders=1)
+        again = bootstrap(runtime, orders=1)
+
+    assert again.admin_password == setup.admin_password  # made once, kept
+    kept = runtime.settings.instance_path / "sandbox-admin-password"
+    assert kept.stat().st_mode & 0o077 == 0
+    with runtime.db.transaction() as session:
+        user = users.authenticate(session, setup.admin_email, setup.admin_password)
+        assert user is not None and user.merchant_id == setup.merchant_id
