@@ -94,7 +94,9 @@ def _redis_up() -> None:
 
 
 def _limits_uri(settings: Settings) -> str:
-    """The ``limits`` library's spelling of the app's Redis URL."""
-    if settings.uses_embedded_redis:
-        return f"redis+unix://{settings.embedded_redis_socket}"
-    return settings.redis_url
+    """The ``limits`` library's spelling of the app's Redis URL (``redis+unix://`` for a
+    socket, as the embedded Redis is)."""
+    url = settings.redis_url or f"unix://{settings.embedded_redis_socket}"
+    if url.startswith("unix://"):
+        return "redis+unix://" + url[len("unix://") :]
+    return url

@@ -119,3 +119,23 @@ def test_the_sandbox_comes_with_a_back_office_account(app: Flask) -> None:
     with runtime.db.transaction() as session:
         user = users.authenticate(session, setup.admin_email, setup.admin_password)
         assert user is not None and user.merchant_id == setup.merchant_id
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "expected"),
+    [
+        ("redis://127.0.0.1:6379/3", "redis://127.0.0.1:6379/3"),
+        ("unix:///srv/instance/redis.sock", "redis+unix:///srv/instance/redis.sock"),
+        ("", "redis+unix:///srv/instance/redis.sock"),
+    ],
+)
+def test_rate_limits_count_in_the_apps_redis_however_it_is_reached(
+    redis_url: str, expected: str
+) -> None:
+    from pathlib import Path
+
+    from connector.config import Settings
+    from connector.web.ui import _limits_uri
+
+    settings = Settings(Path("/srv/instance"), "sqlite://", redis_url, "k", ("k",))
+    assert _limits_uri(settings) == expected
