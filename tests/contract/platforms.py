@@ -3,9 +3,12 @@
 A harness gives the adapter under test, deliveries signed as its platform signs them, fresh
 return requests on the remote side, and a snapshot of the remote's state so a test can tell
 whether a call changed anything there. The sandbox's remote is its store file; Shopify's is a
-stateful stand-in for its GraphQL Admin API behind ``responses`` (``shopify_store``). To put an
-adapter under the contract, write its builder and add it to ``HARNESSES``; ``close`` undoes
-whatever the builder set up (an HTTP stub, say).
+stateful stand-in for its GraphQL Admin API behind ``responses`` (``shopify_store``); Amazon's a
+stand-in for its Selling Partner API behind ``respx`` (``amazon_store``). To put an adapter
+under the contract, write its builder and add it to ``HARNESSES``; ``close`` undoes whatever
+the builder set up (an HTTP stub, say). A platform without an API for part of the contract
+names it in ``UNSUPPORTED`` with the reason (``"webhooks"`` or a push's kind), and the tests of
+that part are not generated for it: the reason stands here instead.
 """
 
 from __future__ import annotations
@@ -20,14 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import responses
+import respx
 
 from connector.domain import Money
 from connector.ports import AdapterContext, Credentials
+from platforms.amazon import AmazonPlatform
 from platforms.sandbox import SandboxMarketplace, SandboxPlatform
 from platforms.sandbox.webhooks import headers_for
 from platforms.shopify import ShopifyPlatform
 from platforms.shopify import webhooks as shopify_webhooks
 
+from .amazon_store import FakeAmazon, Item
 from .shopify_store import FakeShopify, Line
 
 
@@ -161,9 +167,80 @@ def shopify(tmp_path: Path) -> PlatformUnderTest:
     )
 
 
+def amazon(tmp_path: Path) -> PlatformUnderTest:
+    seller, client_id, secret = "A2CONTRACTSELLER", "amzn1.application-oa2-client.c0", "lwa-secret"
+    refresh_token = "Atzr|contract-refresh-token"
+    store = FakeAmazon(seller, client_id, secret, refresh_tokens={refresh_token})
+    router = respx.MockRouter(assert_all_called=False, assert_all_mocked=True)
+    store.install(router)
+    router.start()
+    items = [
+        Item("WOOL-SCARF-GRY", "Wool scarf, grey", 2, "39.00"),
+        Item("GLOVES-BRN-M", "Leather gloves, brown, M", 1, "65.00"),
+    ]
+    orders = [store.add_order(items) for _ in range(12)]
+    adapter = AmazonPlatform(
+        Credentials(
+            seller,
+            {"refresh_token": refresh_token, "lwa_app_id": client_id, "lwa_client_secret": secret},
+            {"region": "eu", "marketplace_ids": [store.marketplace_id]},
+        ),
+        AdapterContext(data_dir=tmp_path),
+        sleep=lambda seconds: None,
+    )
+    remaining = iter(orders)
+
+    def no_deliveries(
+        topic: str, payload: dict[str, Any], event_id: str
+    ) -> tuple[dict[str, str], bytes]:
+        raise AssertionError("Amazon sends no webhook deliveries for returns")
+
+    def new_return() -> ReturnCase:
+        # Amazon's returns exist only as report rows: the RMA is all there is of one remotely.
+        order = next(remaining)
+        item = order["orderItems"][0]
+        price = item["product"]["price"]["unitPrice"]
+        return ReturnCase(
+            external_id=f"RMA-{order['orderId']}",
+            order_external_id=order["orderId"],
+            order_line_external_id=item["product"]["sellerSku"],
+            refund=Money.of(Decimal(price["amount"]), price["currencyCode"]),
+        )
+
+    def close() -> None:
+        router.stop()
+        router.reset()
+
+    return PlatformUnderTest(
+        "amazon",
+        adapter,
+        {},
+        no_deliveries,
+        new_return,
+        store.snapshot,
+        close,
+    )
+
+
+_NO_API = "Amazon has no API for it on seller-fulfilled returns (the adapter says so)"
+# part of the contract → why a platform cannot do it
+UNSUPPORTED: dict[str, dict[str, str]] = {
+    "amazon": {
+        "webhooks": "Amazon's returns arrive in reports; there are no webhook deliveries",
+        **dict.fromkeys(("approve", "decline", "attach_label", "dispose", "close"), _NO_API),
+    },
+}
+
+
+def supporting(*parts: str) -> list[str]:
+    """The harnesses whose platforms can do every one of ``parts``."""
+    return [slug for slug in sorted(HARNESSES) if not set(parts) & set(UNSUPPORTED.get(slug, {}))]
+
+
 HARNESSES: dict[str, Callable[[Path], PlatformUnderTest]] = {
     "sandbox": sandbox,
     "shopify": shopify,
+    "amazon": amazon,
 }
 
 
