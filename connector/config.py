@@ -3,8 +3,9 @@
 With no variables set, Helloword keeps everything in an instance folder: a SQLite database,
 an embedded Redis on a unix socket, label files and the sandbox store. ``DATABASE_URL`` and
 ``REDIS_URL`` point it at PostgreSQL and Redis in production. ``SHOPIFY_*`` configure the
-Shopify app merchants install (``ShopifySettings``). ``Settings.from_env`` is the one place the
-environment is read.
+Shopify app merchants install (``ShopifySettings``); ``SMTP_URL`` and ``HELLOWORD_MAIL_FROM``
+how email leaves (``MailSettings``). ``Settings.from_env`` is the one place the environment is
+read.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
@@ -37,6 +39,7 @@ SHOPIFY_SCOPES: tuple[str, ...] = (
 SHOPIFY_API_VERSION = "2025-10"
 _SCOPE = re.compile(r"^(unauthenticated_)?(read|write)_[a-z_]+$")
 _API_VERSION = re.compile(r"^(\d{4}-(01|04|07|10)|unstable)$")
+MAIL_FROM = "Helloword <returns@localhost>"
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,35 @@ class ShopifySettings:
 
 
 @dataclass(frozen=True)
+class MailSettings:
+    """Where email goes: an SMTP server (``smtp://user:pass@host:port``, or ``smtps://`` for
+    TLS from the first byte), or with none, ``.eml`` files in the instance's ``mail`` folder."""
+
+    smtp_url: str = ""
+    sender: str = MAIL_FROM
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> MailSettings:
+        """``SMTP_URL`` and ``HELLOWORD_MAIL_FROM``; ``ValueError`` names a malformed one."""
+        url = env.get("SMTP_URL", "").strip()
+        if url:
+            parts = urlsplit(url)
+            if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+                raise ValueError(
+                    "SMTP_URL: expected smtp://user:password@host:port or smtps://… "
+                    f"(got a {parts.scheme or 'schemeless'} URL)"
+                )
+            try:
+                parts.port  # noqa: B018 (raises on a port that is not a number)
+            except ValueError:
+                raise ValueError("SMTP_URL: the port is not a number") from None
+        sender = env.get("HELLOWORD_MAIL_FROM", "").strip() or MAIL_FROM
+        if "@" not in sender:
+            raise ValueError(f"HELLOWORD_MAIL_FROM: {sender!r} is not an email address")
+        return cls(smtp_url=url, sender=sender)
+
+
+@dataclass(frozen=True)
 class Settings:
     instance_path: Path
     database_url: str
@@ -89,11 +121,17 @@ class Settings:
     queue_name: str = "helloword"
     testing: bool = False
     shopify: ShopifySettings = field(default_factory=ShopifySettings)
+    mail: MailSettings = field(default_factory=MailSettings)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def files_path(self) -> Path:
         return self.instance_path / "files"
+
+    @property
+    def mail_path(self) -> Path:
+        """Where email is written as ``.eml`` files when no SMTP server is set."""
+        return self.instance_path / "mail"
 
     @property
     def embedded_redis_socket(self) -> Path:
@@ -126,6 +164,7 @@ class Settings:
             public_url=env.get("HELLOWORD_PUBLIC_URL", "http://localhost:5000").rstrip("/"),
             queue_name=env.get("HELLOWORD_QUEUE", "helloword"),
             shopify=ShopifySettings.from_env(env),
+            mail=MailSettings.from_env(env),
         )
 
 

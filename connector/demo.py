@@ -205,7 +205,7 @@ def bootstrap(runtime: Runtime, orders: int = 40) -> Setup:
         if policies.current(session, merchant.id)[1] is None:
             from .rules.policy import DEFAULT_DOCUMENT
 
-            policies.save(session, merchant.id, DEFAULT_DOCUMENT)
+            policies.save(session, merchant.id, DEFAULT_DOCUMENT, "sandbox setup")
         password = _sandbox_password(runtime)
         if session.scalar(select(models.User.id).where(models.User.email == ADMIN_EMAIL)) is None:
             users.create_user(session, merchant, ADMIN_EMAIL, password, "Sandbox owner")

@@ -399,6 +399,19 @@ def poll_tracking(batch: int = 200) -> dict[str, Any]:
     return {"polled": polled}
 
 
+def send_email(to: str, subject: str, body: str, language: str = "en") -> dict[str, Any]:
+    """Send one email written by a page (in the reader's language), so no page waits on the
+    mail server. A server that is down is tried again on the backoff schedule."""
+
+    def work(runtime: Runtime) -> list[FollowUp]:
+        from .mail import Letter, Mailer
+
+        Mailer.from_settings(runtime.settings).send(Letter(to, subject, body, language))
+        return []
+
+    return _run("send_email", (to, subject, body, language), work)
+
+
 def store_platform(runtime: Runtime, store_id: int, *, active: bool = True) -> tuple[Any, str]:
     """The adapter of a store and its platform slug, built from credentials whose expiring
     access token was refreshed first if it was about to expire. A job that acts on a store's

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -79,7 +80,12 @@ def order_from_row(row: models.Order) -> Order:
     )
 
 
-def return_request_from_row(row: models.Return) -> DomainReturnRequest:
+def return_request_from_row(
+    row: models.Return, photos: Mapping[int | None, int] | None = None
+) -> DomainReturnRequest:
+    """The canonical request of a stored return; ``photos`` counts each line's photos (by
+    return line id), which the policy's photo rules read."""
+    photos = photos or {}
     return DomainReturnRequest(
         order_external_id=row.order.external_id,
         external_id=row.external_id or "",
@@ -95,6 +101,7 @@ def return_request_from_row(row: models.Return) -> DomainReturnRequest:
                 condition=Condition(line.condition),
                 note=line.note,
                 external_id=line.external_id,
+                photo_count=photos.get(line.id, 0),
             )
             for line in row.lines
         ),

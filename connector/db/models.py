@@ -197,6 +197,25 @@ class ReturnLine(Base):
     order_line: Mapped[OrderLine] = relationship()
 
 
+class ReturnPhoto(Base):
+    """A photo of returned goods, from the buyer's portal or the receiving bench: checked by
+    content and re-encoded without metadata before it is stored (``services/photos.py``)."""
+
+    __tablename__ = "return_photos"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id", ondelete="CASCADE"), index=True)
+    # the line it shows, or none for the parcel as a whole
+    return_line_id: Mapped[int | None] = mapped_column(
+        ForeignKey("return_lines.id", ondelete="CASCADE")
+    )
+    path: Mapped[str] = mapped_column(String(500))  # relative to the files folder
+    content_type: Mapped[str] = mapped_column(String(40))  # of the stored file
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = _created()
+
+
 class Decision(Base):
     __tablename__ = "decisions"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -350,6 +369,7 @@ class Policy(Base):
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
     version: Mapped[int] = mapped_column(Integer)
     document: Mapped[dict[str, Any]] = mapped_column()
+    saved_by: Mapped[str] = mapped_column(String(320), default="")  # who: a user, a key, setup
     created_at: Mapped[datetime] = _created()
 
 

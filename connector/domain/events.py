@@ -7,6 +7,8 @@ from enum import StrEnum
 
 class EventKind(StrEnum):
     RETURN_REQUESTED = "ReturnRequested"
+    # the buyer withdrew from the contract (EU Consumer Rights Directive art. 11a)
+    WITHDRAWAL_DECLARED = "WithdrawalDeclared"
     RETURN_DECIDED = "ReturnDecided"
     RETURN_REVIEWED = "ReturnReviewed"
     RETURN_ROUTED = "ReturnRouted"

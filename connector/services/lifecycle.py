@@ -16,7 +16,7 @@ from ..domain.events import EventKind
 from ..errors import NothingToDo, ValidationError
 from ..routing import RoutingSettings
 from ..rules import LineDecision, Outcome, decide
-from . import fx, outbox, policies
+from . import fx, outbox, photos, policies
 from .common import FollowUp, lock_return, move
 
 
@@ -27,7 +27,7 @@ def decide_return(session: Session, return_id: int) -> list[FollowUp]:
     policy, version = policies.current(session, return_.merchant_id)
     table = fx.load(session)
     decision = decide(
-        return_request_from_row(return_),
+        return_request_from_row(return_, photos.photo_counts(session, return_.id)),
         order_from_row(return_.order),
         policy,
         return_.requested_at.astimezone(UTC).date(),  # the window as it was when asked

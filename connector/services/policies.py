@@ -16,7 +16,7 @@ from ..db.mapping import order_from_row, return_request_from_row
 from ..db.types import utcnow
 from ..rules import DEFAULT_POLICY, Policy, decide, parse_policy
 from ..rules.engine import RequestContext
-from . import fx
+from . import fx, photos
 
 
 def latest(session: Session, merchant_id: int) -> models.Policy | None:
@@ -36,7 +36,9 @@ def current(session: Session, merchant_id: int) -> tuple[Policy, int | None]:
     return parse_policy(row.document, row.version), row.version
 
 
-def save(session: Session, merchant_id: int, document: dict[str, Any]) -> models.Policy:
+def save(
+    session: Session, merchant_id: int, document: dict[str, Any], saved_by: str = ""
+) -> models.Policy:
     """Store the document as the next version; a document with errors raises ``PolicyError``
     naming every one, and nothing is stored."""
     parse_policy(document)
@@ -46,7 +48,10 @@ def save(session: Session, merchant_id: int, document: dict[str, Any]) -> models
     )
     row = latest(session, merchant_id)
     saved = models.Policy(
-        merchant_id=merchant_id, version=(row.version if row else 0) + 1, document=document
+        merchant_id=merchant_id,
+        version=(row.version if row else 0) + 1,
+        document=document,
+        saved_by=saved_by,
     )
     session.add(saved)
     session.flush()
@@ -130,7 +135,7 @@ def simulate(
     outcomes: Counter[str] = Counter()
     shown: list[dict[str, Any]] = []
     for return_ in returns:
-        request = return_request_from_row(return_)
+        request = return_request_from_row(return_, photos.photo_counts(session, return_.id))
         order = order_from_row(return_.order)
         context = context_for(session, return_)
         day = return_.requested_at.astimezone(UTC).date()

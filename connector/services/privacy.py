@@ -3,9 +3,10 @@ personal data erased when a platform asks (a customer's, or a whole shop's after
 
 Erasure anonymises rather than deletes, so the merchant's aggregates survive: orders, returns,
 refunds, amounts, reasons, statuses and dates stay; names, emails, street addresses, notes,
-the platforms' raw payloads and the label and customs files (which print the buyer's address)
-go. A buyer's address keeps only its country, which the reports group by. The ledger records
-identifiers, amounts and statuses, never personal data, so its hash chain stays intact.
+the platforms' raw payloads, the buyer's photos and the label and customs files (which print
+the buyer's address) go. A buyer's address keeps only its country, which the reports group
+by. The ledger records identifiers, amounts and statuses, never personal data, so its hash
+chain stays intact.
 """
 
 from __future__ import annotations
@@ -199,6 +200,12 @@ def _anonymise(
             files.delete(label.path)
             session.delete(label)
             removed_files += 1
+        for photo in session.scalars(
+            select(models.ReturnPhoto).where(models.ReturnPhoto.return_id == return_.id)
+        ):
+            files.delete(photo.path)
+            session.delete(photo)
+            removed_files += 1
     session.flush()
     return {
         "customers": len(customers),
@@ -263,6 +270,18 @@ def _order_export(session: Session, order: models.Order) -> dict[str, Any]:
                     {"amount_minor": f.amount_minor, "currency": f.currency, "status": f.status}
                     for f in session.scalars(
                         select(models.Refund).where(models.Refund.return_id == r.id)
+                    )
+                ],
+                "photos": [
+                    {
+                        "file": p.path,
+                        "content_type": p.content_type,
+                        "width": p.width,
+                        "height": p.height,
+                        "uploaded_at": p.created_at,
+                    }
+                    for p in session.scalars(
+                        select(models.ReturnPhoto).where(models.ReturnPhoto.return_id == r.id)
                     )
                 ],
             }

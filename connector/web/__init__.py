@@ -10,6 +10,7 @@ from .admin import admin, session_lifetime
 from .api import register_api
 from .files import files
 from .health import health
+from .portal import portal
 from .shopify import shopify
 from .ui import register_ui
 from .webhooks import webhooks
@@ -20,6 +21,7 @@ def register(app: Flask, settings: Settings) -> None:
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     register_ui(app, settings)
     app.register_blueprint(admin)
+    app.register_blueprint(portal)
     app.register_blueprint(health)
     app.register_blueprint(files)
     app.register_blueprint(webhooks)

@@ -88,6 +88,7 @@ def test_saving_makes_a_new_version_in_json_or_yaml(a: Caller, client: Any) -> N
     assert second.json["document"]["defaults"]["window_days"] == 14
     assert a.get("/api/v1/policy").json["version"] == 2
     assert [v["version"] for v in a.get("/api/v1/policy/versions").json] == [2, 1]
+    assert [v["saved_by"] for v in a.get("/api/v1/policy/versions").json] == ["api:tests"] * 2
 
 
 def test_an_invalid_policy_names_every_error_and_stores_nothing(

@@ -137,3 +137,4 @@ def session_lifetime() -> timedelta:
 
 
 # the pages: each module adds its views to ``admin``
+from . import dashboard, policy, receiving, returns, review  # noqa: E402, F401

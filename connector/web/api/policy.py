@@ -20,7 +20,7 @@ from ...rules import DEFAULT_DOCUMENT, PolicyError
 from ...rules.policy import parse_policy_text
 from ...runtime import current_runtime
 from ...services import policies
-from .auth import api_blueprint, merchant_id
+from .auth import actor, api_blueprint, merchant_id
 
 blp = api_blueprint("policy", "/api/v1/policy", "The return policy, as data.")
 
@@ -36,6 +36,7 @@ _DOCUMENT_BODY = {
 class PolicyVersionSchema(Schema):
     version = fields.Integer(allow_none=True)
     document = fields.Dict()
+    saved_by = fields.String(metadata={"description": "Who saved it: a user or an API key."})
     created_at = fields.DateTime(allow_none=True)
 
 
@@ -53,7 +54,12 @@ def get_policy() -> dict[str, Any]:
         row = policies.latest(session, merchant_id())
     if row is None:
         return {"version": None, "document": DEFAULT_DOCUMENT, "created_at": None}
-    return {"version": row.version, "document": row.document, "created_at": row.created_at}
+    return {
+        "version": row.version,
+        "document": row.document,
+        "saved_by": row.saved_by,
+        "created_at": row.created_at,
+    }
 
 
 @blp.put("")
@@ -63,8 +69,13 @@ def put_policy() -> dict[str, Any]:
     """Validate the document and make it the active policy, as the next version."""
     document = _document_from_request()
     with current_runtime().db.transaction() as session:
-        row = policies.save(session, merchant_id(), document)
-        return {"version": row.version, "document": row.document, "created_at": row.created_at}
+        row = policies.save(session, merchant_id(), document, actor())
+        return {
+            "version": row.version,
+            "document": row.document,
+            "saved_by": row.saved_by,
+            "created_at": row.created_at,
+        }
 
 
 @blp.get("/versions")

@@ -6,13 +6,12 @@ nothing behind; the jobs it calls for are queued only once that transaction has 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 from flask import Response, send_file
 from flask_smorest.pagination import PaginationParameters
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from ... import links
@@ -21,9 +20,8 @@ from ...db.types import utcnow
 from ...domain import Address, Money, ReturnLine, ReturnRequest
 from ...errors import NotFound, ValidationError
 from ...jobs import enqueue_all
-from ...ledger import verify_return
 from ...runtime import current_runtime
-from ...services import FollowUp, intake, lifecycle, logistics, receiving, refunds
+from ...services import FollowUp, intake, lifecycle, logistics, queries, receiving, refunds
 from .auth import actor, api_blueprint, merchant_id, owned
 from .schemas import (
     CancelSchema,
@@ -48,11 +46,6 @@ LABEL_CONTENT = {
     for media_type in LABEL_TYPES.values()
 }
 
-_WITH_LINES = (
-    selectinload(models.Return.order),
-    selectinload(models.Return.lines).selectinload(models.ReturnLine.order_line),
-)
-
 
 @blp.get("")
 @blp.arguments(ReturnQuerySchema, location="query")
@@ -62,19 +55,15 @@ def list_returns(
     filters: dict[str, Any], pagination_parameters: PaginationParameters
 ) -> list[models.Return]:
     """List the merchant's returns, newest first."""
-    query = _matching(filters)
     with current_runtime().db.session() as session:
-        pagination_parameters.item_count = session.scalar(
-            select(func.count()).select_from(query.subquery())
+        total, rows = queries.page(
+            session,
+            _matching(filters),
+            pagination_parameters.first_item,
+            pagination_parameters.page_size,
         )
-        return list(
-            session.scalars(
-                query.options(*_WITH_LINES)
-                .order_by(models.Return.created_at.desc(), models.Return.id.desc())
-                .offset(pagination_parameters.first_item)
-                .limit(pagination_parameters.page_size)
-            )
-        )
+    pagination_parameters.item_count = total
+    return rows
 
 
 @blp.post("")
@@ -277,92 +266,42 @@ def _return_request(order: models.Order, body: dict[str, Any]) -> ReturnRequest:
 
 def _detail(return_id: int) -> RowWith:
     """The return with everything that happened to it, loaded for dumping."""
+    settings = current_runtime().settings
     with current_runtime().db.snapshot() as session:  # the return and its ledger, as one
-        return_ = owned(session, models.Return, return_id, "return", *_WITH_LINES)
-        shipments = list(
-            session.scalars(
-                select(models.Shipment)
-                .where(models.Shipment.return_id == return_id)
-                .order_by(models.Shipment.id)
+        found = queries.history(session, merchant_id(), return_id)
+    return RowWith(
+        found.return_,
+        decisions=found.decisions,
+        shipments=[
+            RowWith(
+                shipment,
+                label_formats=[label.format for label in found.labels.get(shipment.id, [])],
+                label_urls={
+                    label.format: links.file_url(settings.secret_key, settings.public_url, label.id)
+                    for label in found.labels.get(shipment.id, [])
+                },
             )
-        )
-        shipment_ids = [shipment.id for shipment in shipments]
-        formats: dict[int, list[str]] = defaultdict(list)
-        urls: dict[int, dict[str, str]] = defaultdict(dict)
-        settings = current_runtime().settings
-        for label_id, shipment_id, label_format in session.execute(
-            select(models.LabelFile.id, models.LabelFile.shipment_id, models.LabelFile.format)
-            .where(models.LabelFile.shipment_id.in_(shipment_ids))
-            .order_by(models.LabelFile.format)
-        ):
-            formats[shipment_id].append(label_format)
-            urls[shipment_id][label_format] = links.file_url(
-                settings.secret_key, settings.public_url, label_id
-            )
-        ledger = list(
-            session.scalars(
-                select(models.LedgerEvent)
-                .where(models.LedgerEvent.return_id == return_id)
-                .order_by(models.LedgerEvent.seq, models.LedgerEvent.id)
-            )
-        )
-        return RowWith(
-            return_,
-            decisions=list(
-                session.scalars(
-                    select(models.Decision)
-                    .where(models.Decision.return_id == return_id)
-                    .order_by(models.Decision.decided_at, models.Decision.id)
-                )
-            ),
-            shipments=[
-                RowWith(s, label_formats=formats[s.id], label_urls=urls[s.id]) for s in shipments
-            ],
-            tracking_events=list(
-                session.scalars(
-                    select(models.TrackingEvent)
-                    .where(models.TrackingEvent.shipment_id.in_(shipment_ids))
-                    .order_by(models.TrackingEvent.occurred_at, models.TrackingEvent.id)
-                )
-            ),
-            refunds=list(
-                session.scalars(
-                    select(models.Refund)
-                    .where(models.Refund.return_id == return_id)
-                    .order_by(models.Refund.sequence)
-                )
-            ),
-            ledger=ledger,
-            ledger_verified=verify_return(return_, ledger) is None,
-        )
+            for shipment in found.shipments
+        ],
+        tracking_events=found.tracking_events,
+        refunds=found.refunds,
+        ledger=found.ledger,
+        ledger_verified=found.verified,
+    )
 
 
 def _matching(filters: dict[str, Any]) -> Select[models.Return]:
-    Return = models.Return
-    query = select(Return).where(Return.merchant_id == merchant_id())
-    if filters.get("status"):
-        query = query.where(Return.status.in_([status.value for status in filters["status"]]))
-    for name in ("store_id", "order_id", "rma", "review_queue"):
-        if name in filters:
-            query = query.where(getattr(Return, name) == filters[name])
-    if "reason" in filters:
-        query = query.where(
-            Return.id.in_(
-                select(models.ReturnLine.return_id).where(
-                    models.ReturnLine.reason == filters["reason"].value
-                )
-            )
-        )
-    if "country" in filters:
-        country = func.coalesce(
-            Return.buyer_address["country"].as_string(),
-            models.Order.shipping_address["country"].as_string(),
-        )
-        query = query.join(models.Order, Return.order_id == models.Order.id).where(
-            country == filters["country"]
-        )
-    if "created_after" in filters:
-        query = query.where(Return.created_at >= filters["created_after"])
-    if "created_before" in filters:
-        query = query.where(Return.created_at < filters["created_before"])
-    return query
+    return queries.matching(
+        merchant_id(),
+        queries.ReturnFilter(
+            statuses=tuple(status.value for status in filters.get("status") or ()),
+            store_id=filters.get("store_id"),
+            order_id=filters.get("order_id"),
+            rma=filters.get("rma"),
+            review_queue=filters.get("review_queue"),
+            reason=filters["reason"].value if "reason" in filters else None,
+            country=filters.get("country"),
+            created_after=filters.get("created_after"),
+            created_before=filters.get("created_before"),
+        ),
+    )
