@@ -78,6 +78,16 @@ class PushResult:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """Another variant (a size, a colour) of an ordered product, which a buyer may take in
+    exchange for the one returned."""
+
+    sku: str
+    title: str  # the platform's variant title, e.g. "M" or "M / Blue"
+    available: bool  # on sale now, so the platform can send it
+
+
 # --- platforms --------------------------------------------------------------------------
 
 
@@ -172,6 +182,26 @@ class ReturnCreator(Protocol):
 
 
 @runtime_checkable
+class VariantSource(Protocol):
+    """A platform that can exchange returned goods for another variant of the same product.
+
+    ``variants`` gives the other variants of an order line's product at the price paid for the
+    ordered one (no money changes hands in an exchange). ``exchange`` asks the platform to send
+    the variants wanted, ``(order line id, quantity, sku wanted)`` each, for a return; a
+    repeated key changes nothing and says ``already_done``."""
+
+    def variants(self, order_line_external_id: str, sku: str) -> list[Variant]: ...
+
+    def exchange(
+        self,
+        idempotency_key: str,
+        return_external_id: str,
+        order_external_id: str,
+        lines: list[tuple[str, int, str]],
+    ) -> PushResult: ...
+
+
+@runtime_checkable
 class LocationSource(Protocol):
     """A platform whose stock lives at several locations: the merchant picks the one returned
     goods go back to (the store setting ``location_id``)."""
@@ -219,5 +249,6 @@ PLATFORM_PORTS: tuple[type, ...] = (
     ReturnCreator,
     InventoryPublisher,
     LocationSource,
+    VariantSource,
 )
 CARRIER_PORTS: tuple[type, ...] = (Carrier, TrackingWebhook)

@@ -192,6 +192,7 @@ class ReturnLine(Base):
     outcome: Mapped[str] = mapped_column(String(20), default="")
     decision_reason: Mapped[str] = mapped_column(String(60), default="")
     grade: Mapped[str] = mapped_column(String(20), default="")
+    exchange_sku: Mapped[str] = mapped_column(String(255), default="")  # the variant wanted
 
     return_: Mapped[Return] = relationship(back_populates="lines")
     order_line: Mapped[OrderLine] = relationship()
@@ -305,7 +306,8 @@ class Refund(Base):
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|issued|failed
     trigger: Mapped[str] = mapped_column(String(20))
-    kind: Mapped[str] = mapped_column(String(20), default="refund")  # refund | store_credit
+    # refund | store_credit | exchange (the other variant sent instead, no money)
+    kind: Mapped[str] = mapped_column(String(20), default="refund")
     external_id: Mapped[str] = mapped_column(String(255), default="")
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = _created()

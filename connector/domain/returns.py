@@ -34,7 +34,7 @@ class Condition(StrEnum):
     DAMAGED = "damaged"
 
 
-RESOLUTIONS = ("refund", "store_credit")
+RESOLUTIONS = ("refund", "store_credit", "exchange")
 
 
 class Status(StrEnum):
@@ -99,6 +99,7 @@ class ReturnLine:
     note: str = ""
     photo_count: int = 0
     external_id: str = ""
+    exchange_sku: str = ""  # the other variant (size, colour) wanted instead, for an exchange
 
     def __post_init__(self) -> None:
         if self.quantity < 1:
@@ -115,7 +116,9 @@ class ReturnRequest:
     external_id: str = ""
     buyer_address: Address | None = None
     note: str = ""
-    resolution: str = "refund"  # refund | store_credit: what the buyer asks to get back
+    # refund | store_credit | exchange: what the buyer asks to get back; an exchange names the
+    # variant wanted on its lines
+    resolution: str = "refund"
     raw: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -123,3 +126,5 @@ class ReturnRequest:
             raise ValueError("a return request needs at least one line")
         if self.resolution not in RESOLUTIONS:
             raise ValueError(f"resolution must be one of {', '.join(RESOLUTIONS)}")
+        if self.resolution != "exchange" and any(line.exchange_sku for line in self.lines):
+            raise ValueError("only an exchange names a variant wanted instead")

@@ -25,7 +25,7 @@ from ..domain.returns import TERMINAL
 from ..errors import HellowordError, NotFound, NothingToDo, ValidationError
 from ..files import FileStore
 from ..ports import InboundEvent as InboundEventDTO
-from ..ports import ParsedEvent
+from ..ports import ParsedEvent, Variant, VariantSource
 from . import privacy
 from .common import FollowUp
 
@@ -152,6 +152,7 @@ def create_return(
                 reason=line.reason.value,
                 condition=line.condition.value,
                 note=line.note,
+                exchange_sku=line.exchange_sku,
             )
         )
 
@@ -185,12 +186,48 @@ def create_return(
                     "quantity": line.quantity,
                     "reason": line.reason,
                 }
+                | ({"exchange_sku": line.exchange_sku} if line.exchange_sku else {})
                 for line in request.lines
             ],
-        },
+        }
+        | ({"resolution": request.resolution} if request.resolution == "exchange" else {}),
         actor=actor,
     )
     return return_, [FollowUp("decide_return", (return_.id,), f"decide_return:{return_.id}")]
+
+
+def variants_on_offer(adapter: Any, line: models.OrderLine) -> list[Variant] | None:
+    """The variants a buyer may take instead of an order line's (available, not the one
+    bought), or None when the platform offers no exchanges."""
+    if not isinstance(adapter, VariantSource):
+        return None
+    return [
+        variant
+        for variant in adapter.variants(line.external_id, line.sku)
+        if variant.available and variant.sku != line.sku
+    ]
+
+
+def check_exchange(adapter: Any, order: models.Order, request: ReturnRequest) -> None:
+    """Refuse an exchange whose lines name variants the platform does not offer for them
+    (``ValidationError`` naming the line), or whose platform offers no exchanges."""
+    if request.resolution != "exchange":
+        return
+    if not isinstance(adapter, VariantSource):
+        raise ValidationError("resolution", "this store's platform offers no exchanges")
+    lines = {line.external_id: line for line in order.lines}
+    for index, wanted in enumerate(request.lines):
+        line = lines.get(wanted.order_line_external_id)
+        if line is None or not wanted.exchange_sku:
+            continue  # an unknown line is create_return's to refuse
+        offered = variants_on_offer(adapter, line) or []
+        if wanted.exchange_sku not in {variant.sku for variant in offered}:
+            choices = ", ".join(variant.sku for variant in offered) or "none"
+            raise ValidationError(
+                f"lines[{index}].exchange_sku",
+                f"{wanted.exchange_sku!r} is not a variant on offer for line "
+                f"{line.sku or line.external_id} (on offer: {choices})",
+            )
 
 
 def record_inbound(

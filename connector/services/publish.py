@@ -19,11 +19,14 @@ from ..db.mapping import return_request_from_row
 from ..db.types import utcnow
 from ..domain import Money, ReturnRequest
 from ..domain.events import EventKind
-from ..errors import NotFound, NothingToDo
-from ..ports import PushResult, ReturnCreator, ReturnPublisher
+from ..errors import NotFound, NothingToDo, PermanentError
+from ..ports import PushResult, ReturnCreator, ReturnPublisher, VariantSource
 from . import outbox
 from .common import FollowUp, lock_return, record
 from .lifecycle import try_resolve
+from .refunds import exchange_allowed
+
+SETTLING = {"refund", "exchange"}  # the pushes that settle a return's refund row
 
 NEEDS_PLATFORM_RETURN = {"approve", "decline", "attach_label", "dispose", "close"}
 
@@ -60,12 +63,15 @@ def prepare(
     if action.action == "approve" and not external:
         # made in Helloword: once approved, the platform gets the return (where it can)
         whole = return_request_from_row(return_)
+        # the platform's return carries the exchange from the start (Shopify's exchange line
+        # items are set when a return is created), when the return will be settled by one
+        exchanging, _ = exchange_allowed(session, return_)
         approved = tuple(
-            line
+            replace(line, exchange_sku=row.exchange_sku if exchanging else "")
             for line, row in zip(whole.lines, return_.lines, strict=True)
             if row.outcome == "approve"
         )
-        request = replace(whole, lines=approved)
+        request = replace(whole, lines=approved, resolution=return_.resolution)
         invoke = lambda a: _create(a, key, request)  # noqa: E731
     elif action.action in NEEDS_PLATFORM_RETURN and not external:
         invoke = None  # the return was made in Helloword; the platform has no return to update
@@ -98,6 +104,10 @@ def prepare(
             )
         else:
             invoke = lambda a: a.refund(key, external, order_external, amount, lines)  # noqa: E731
+    elif action.action == "exchange":
+        order_external = return_.order.external_id
+        wanted = [(str(line), int(qty), str(sku)) for line, qty, sku in payload["lines"]]
+        invoke = lambda a: _exchange(a, key, external, order_external, wanted)  # noqa: E731
     else:
         raise NotFound(f"unknown outbound action {action.action!r}")
     return Call(action.id, action.action, key, invoke), store
@@ -107,6 +117,14 @@ def _create(adapter: Any, key: str, request: ReturnRequest) -> PushResult:
     if not isinstance(adapter, ReturnCreator):
         return PushResult(details={"skipped": "this platform takes no returns from outside"})
     return adapter.create_return(key, request, approved=True)
+
+
+def _exchange(
+    adapter: Any, key: str, external: str, order_external: str, lines: list[tuple[str, int, str]]
+) -> PushResult:
+    if not isinstance(adapter, VariantSource):
+        raise PermanentError("this platform sends no exchanges: ask for a refund instead")
+    return adapter.exchange(key, external, order_external, lines)
 
 
 def push(adapter: Any, call: Call) -> PushResult:
@@ -130,7 +148,7 @@ def succeeded(session: Session, call: Call, result: PushResult) -> list[FollowUp
     if call.action == "approve" and result.external_id and not return_.external_id:
         return_.external_id = result.external_id  # the platform's return, made by this push
     follow_ups = outbox.next_after(session, action)
-    if call.action != "refund":
+    if call.action not in SETTLING:
         if call.invoke is not None and "skipped" not in result.details:
             record(
                 session,
@@ -144,7 +162,7 @@ def succeeded(session: Session, call: Call, result: PushResult) -> list[FollowUp
     refund.status = "issued"
     refund.issued_at = utcnow()
     refund.external_id = result.external_id
-    if return_.refunded_at is None:
+    if return_.refunded_at is None and refund.kind != "exchange":  # money paid back
         return_.refunded_at = refund.issued_at
     record(
         session,
@@ -154,7 +172,8 @@ def succeeded(session: Session, call: Call, result: PushResult) -> list[FollowUp
             "refund": refund.idempotency_key,
             "amount": str(Money.from_minor(refund.amount_minor, refund.currency)),
             "external_id": result.external_id,
-        },
+        }
+        | ({"kind": "exchange"} if refund.kind == "exchange" else {}),
     )
     return follow_ups + try_resolve(session, return_)
 
@@ -171,7 +190,7 @@ def failed(
         return []
     outbox.release(action, "failed", error)
     follow_ups = outbox.next_after(session, action)
-    if call.action == "refund":
+    if call.action in SETTLING:
         refund = session.get(models.Refund, action.payload["refund_id"])
         assert refund is not None
         refund.status = "failed"

@@ -3,6 +3,10 @@
 A return has at most one live refund: a second trigger finds the pending or issued one and adds
 nothing. A refund that failed permanently may be requested again, with the next sequence number
 and so a new idempotency key.
+
+An exchange settles a return the same way, without money: its refund row (kind ``exchange``,
+amount zero) stands for the other variants the platform sends, through the outbound action
+``exchange`` instead of ``refund``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from .common import FollowUp, lock_return, record
 @dataclass(frozen=True)
 class RefundParts:
     """What a refund is made of. ``kind`` is ``store_credit`` when the buyer asked for it and
-    the policy allows it on every approved line; the bonus comes only with store credit."""
+    the policy allows it on every approved line; the bonus comes only with store credit.
+    ``exchange`` likewise, when every approved line also names the variant wanted: then no
+    money moves, and ``goods`` is only what the exchanged goods are worth."""
 
     kind: str
     goods: Money
@@ -46,10 +52,8 @@ def refund_parts(session: Session, return_: models.Return) -> RefundParts:
     currency = return_.order.currency
     decided = _policy_lines(session, return_)
     approved = [line for line in return_.lines if line.outcome == "approve"]
-    credit = return_.resolution == "store_credit" and all(
-        "store_credit" in decided.get(line.order_line.external_id, {}).get("resolutions", ())
-        for line in approved
-    )
+    credit = return_.resolution == "store_credit" and _allowed(decided, approved, "store_credit")
+    exchange, why_not = exchange_allowed(session, return_)
     goods = bonus = Money.zero(currency)
     for line in approved:
         value = Money.from_minor(line.order_line.unit_price_minor, currency) * line.quantity
@@ -65,6 +69,11 @@ def refund_parts(session: Session, return_: models.Return) -> RefundParts:
     note = ""
     if return_.resolution == "store_credit" and not credit:
         note = "store credit was asked for, but the policy does not allow it: refunded"
+    if exchange:
+        zero = Money.zero(currency)
+        return RefundParts("exchange", goods, zero, zero)
+    if why_not:
+        note = f"an exchange was asked for, but {why_not}: refunded"
     claimed = Money.from_minor(
         sum(
             session.scalars(
@@ -92,6 +101,32 @@ def refund_parts(session: Session, return_: models.Return) -> RefundParts:
     )
     room = max(return_.order.total_minor - int(refunded_elsewhere or 0) - goods.minor, 0)
     return RefundParts(kind, goods, Money.from_minor(min(claimed.minor, room), currency), bonus)
+
+
+def exchange_allowed(session: Session, return_: models.Return) -> tuple[bool, str]:
+    """Whether the return is settled by an exchange: the buyer asked for one, every approved
+    line names the variant wanted, and the policy allows exchange on each. If asked for but
+    not allowed, why not."""
+    if return_.resolution != "exchange":
+        return False, ""
+    approved = [line for line in return_.lines if line.outcome == "approve"]
+    if not approved:
+        return False, "no line was approved"
+    unnamed = [line.order_line.external_id for line in approved if not line.exchange_sku]
+    if unnamed:
+        return False, f"line {', '.join(unnamed)} names no variant wanted"
+    if not _allowed(_policy_lines(session, return_), approved, "exchange"):
+        return False, "the policy does not allow it"
+    return True, ""
+
+
+def _allowed(
+    decided: dict[str, dict[str, Any]], lines: list[models.ReturnLine], resolution: str
+) -> bool:
+    return all(
+        resolution in decided.get(line.order_line.external_id, {}).get("resolutions", ())
+        for line in lines
+    )
 
 
 def _policy_lines(session: Session, return_: models.Return) -> dict[str, dict[str, Any]]:
@@ -122,6 +157,8 @@ def request_refund(
         or 0
     ) + 1
     parts = refund_parts(session, return_)
+    if parts.kind == "exchange":
+        return _request_exchange(session, return_, sequence, trigger, parts, actor)
     amount = parts.amount
     key = f"refund:{return_.id}:{sequence}"
     refund = models.Refund(
@@ -156,9 +193,61 @@ def request_refund(
     return follow_ups
 
 
+def _request_exchange(
+    session: Session,
+    return_: models.Return,
+    sequence: int,
+    trigger: str,
+    parts: RefundParts,
+    actor: str,
+) -> list[FollowUp]:
+    """The platform sends the variants wanted instead of money: a refund row of kind
+    ``exchange`` for the amount nothing, pushed as the outbound action ``exchange``."""
+    key = f"exchange:{return_.id}:{sequence}"
+    refund = models.Refund(
+        return_id=return_.id,
+        sequence=sequence,
+        idempotency_key=key,
+        amount_minor=0,
+        currency=return_.order.currency,
+        trigger=trigger,
+        kind="exchange",
+    )
+    session.add(refund)
+    session.flush()
+    lines = [
+        [line.order_line.external_id, line.quantity, line.exchange_sku]
+        for line in return_.lines
+        if line.outcome == "approve"
+    ]
+    record(
+        session,
+        return_,
+        EventKind.REFUND_REQUESTED,
+        {
+            "refund": key,
+            "amount": str(refund_amount(refund)),
+            "trigger": trigger,
+            "kind": "exchange",
+            "value": str(parts.goods),
+            "lines": [{"line": line, "quantity": qty, "sku": sku} for line, qty, sku in lines],
+        },
+        actor=actor,
+    )
+    _, follow_ups = outbox.add(
+        session, return_, "exchange", key, {"refund_id": refund.id, "lines": lines}
+    )
+    return follow_ups
+
+
+def refund_amount(refund: models.Refund) -> Money:
+    return Money.from_minor(refund.amount_minor, refund.currency)
+
+
 def retry_refund(session: Session, return_id: int, actor: str) -> list[FollowUp]:
-    """Staff ask again for a refund that failed for good (the platform was down for hours, a
-    payment method expired): a new refund, under the next sequence number and key."""
+    """Staff ask again for a refund (or an exchange) that failed for good (the platform was
+    down for hours, a payment method expired): a new one, under the next sequence number and
+    key. The policy and the lines decide afresh whether it is an exchange."""
     return_ = lock_return(session, return_id)
     statuses = set(
         session.scalars(select(models.Refund.status).where(models.Refund.return_id == return_id))

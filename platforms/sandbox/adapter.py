@@ -20,10 +20,18 @@ from typing import Any, TypeVar
 
 from connector.domain import Money, Order, ReturnRequest
 from connector.errors import NothingToDo, PermanentError, RetryableError
-from connector.ports import AdapterContext, Credentials, InboundEvent, ParsedEvent, PushResult
+from connector.ports import (
+    AdapterContext,
+    Credentials,
+    InboundEvent,
+    ParsedEvent,
+    PushResult,
+    Variant,
+)
 
 from . import mapper, webhooks
 from .client import SandboxClient
+from .demo import sizes_of
 from .marketplace import DECLINE_REASONS, MarketplaceError, SandboxMarketplace
 
 T = TypeVar("T")
@@ -265,6 +273,40 @@ class SandboxPlatform:
     def close(self, idempotency_key: str, return_external_id: str) -> PushResult:
         """Close an open return."""
         return self._push("close", idempotency_key, {"return_id": return_external_id})
+
+    # VariantSource ----------------------------------------------------------------------
+
+    def variants(self, order_line_external_id: str, sku: str) -> list[Variant]:
+        """The other sizes of a sized product (the store's SKUs end in the size), all at the
+        price of the one bought. The sandbox keeps no stock for sale, so every size is
+        available."""
+        return [
+            Variant(other, other.rpartition("-")[2], available=True)
+            for other in sizes_of(sku)
+            if other != sku
+        ]
+
+    def exchange(
+        self,
+        idempotency_key: str,
+        return_external_id: str,
+        order_external_id: str,
+        lines: list[tuple[str, int, str]],
+    ) -> PushResult:
+        """Send the sizes wanted, ``(line id, quantity, sku)`` each, in exchange for the
+        return's goods; nothing is charged or refunded."""
+        return self._push(
+            "exchange",
+            idempotency_key,
+            {
+                "return_id": return_external_id,
+                "order_id": order_external_id,
+                "lines": [
+                    {"line_item_id": line_id, "quantity": quantity, "sku": sku}
+                    for line_id, quantity, sku in lines
+                ],
+            },
+        )
 
     # InventoryPublisher -----------------------------------------------------------------
 

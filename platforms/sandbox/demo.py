@@ -181,6 +181,15 @@ _COUNTRIES = (
 CARRIERS = ("Cainiao", "YunExpress", "4PX")
 
 
+def sizes_of(sku: str) -> list[str]:
+    """The SKUs of every size of the sized catalogue product ``sku`` is a size of (itself
+    among them), or none: the variants the sandbox store sells of it, all at one price."""
+    base, _, size = sku.rpartition("-")
+    if size not in _SIZES or not any(p.sku == base and p.sized for p in _CATALOGUE):
+        return []
+    return [f"{base}-{other}" for other in _SIZES]
+
+
 def derived_id(*parts: object) -> int:
     """A stable 13-digit id, like the platform's numeric ids, from what identifies the thing."""
     digest = hashlib.blake2b("/".join(map(str, parts)).encode("utf-8"), digest_size=8).digest()

@@ -38,10 +38,10 @@ from typing import Any
 
 from connector.domain.money import exponent
 
-from .demo import demo_order, derived_id, format_amount, iso
+from .demo import demo_order, derived_id, format_amount, iso, sizes_of
 
 PUSH_KINDS = frozenset(
-    {"approve", "decline", "attach_label", "refund", "dispose", "close", "restock"}
+    {"approve", "decline", "attach_label", "refund", "exchange", "dispose", "close", "restock"}
 )
 # Shopify's ReturnReason values as its webhooks spell them, plus the two canonical reasons it
 # lacks, so a demo can exercise every rule of the policy engine.
@@ -72,6 +72,7 @@ _NEEDS: dict[str, frozenset[str]] = {
     "attach_label": frozenset({"open"}),
     "dispose": frozenset({"open"}),
     "refund": frozenset({"requested", "open", "closed"}),
+    "exchange": frozenset({"requested", "open", "closed"}),
     "close": frozenset({"open"}),
 }
 _MOVES_TO = {"approve": "open", "decline": "declined", "close": "closed"}
@@ -444,6 +445,8 @@ class SandboxMarketplace:
                 # a refund for a return made outside the platform: on the order alone,
                 # as Shopify's refundCreate does
                 _refund_order(db, domain, payload)
+            elif kind == "exchange" and not payload.get("return_id"):
+                _check_exchange(db, domain, payload)  # likewise on the order alone
             else:
                 _apply_to_return(db, domain, kind, payload, now)
             push_id = db.execute(
@@ -641,6 +644,12 @@ def _apply_to_return(
         _check_dispositions(payload, push.get("dispositions"))
     elif kind == "refund":
         payload["refunded_amount"] = _refund(db, domain, payload, push)
+    elif kind == "exchange":
+        if str(push.get("order_id", "")) != str(payload["order"]["id"]):
+            raise MarketplaceError(
+                "invalid", f"exchange: return {payload['name']} belongs to another order"
+            )
+        _check_exchange(db, domain, push)
 
     payload["status"] = _MOVES_TO.get(kind, status)
     payload["updated_at"] = iso(now)
@@ -685,6 +694,31 @@ def _refund(
         )
     amount, currency = _refund_order(db, domain, push)
     return format_amount(Decimal(payload["refunded_amount"]) + amount, currency)
+
+
+def _check_exchange(db: sqlite3.Connection, domain: str, push: dict[str, Any]) -> None:
+    """An exchange sends other sizes of the order's lines, as many as were bought at most,
+    at no charge: the push itself is the store's record of the parcel to send."""
+    order = _order_row(db, domain, push.get("order_id", ""))
+    items = {str(item["id"]): item for item in json.loads(order["payload"])["line_items"]}
+    lines = push.get("lines")
+    if not isinstance(lines, list) or not lines:
+        raise MarketplaceError("invalid", "exchange: lines must be a non-empty list")
+    for position, line in enumerate(lines):
+        where = f"exchange: lines[{position}]"
+        item = items.get(str(line.get("line_item_id", "")))
+        if item is None:
+            raise MarketplaceError("invalid", f"{where}.line_item_id: not a line of the order")
+        quantity = line.get("quantity")
+        if not isinstance(quantity, int) or not 1 <= quantity <= item["quantity"]:
+            raise MarketplaceError(
+                "invalid", f"{where}.quantity: must be between 1 and {item['quantity']}"
+            )
+        sku = str(line.get("sku", ""))
+        if sku == item["sku"] or sku not in sizes_of(item["sku"]):
+            raise MarketplaceError(
+                "invalid", f"{where}.sku: {sku!r} is not another size of {item['sku']}"
+            )
 
 
 def _refund_order(db: sqlite3.Connection, domain: str, push: dict[str, Any]) -> tuple[Decimal, str]:

@@ -18,7 +18,13 @@ token no longer works, and every API call fails as ``PermanentError`` saying so.
 
 Pushes are idempotent through Shopify's own state: each reads the return first and answers
 ``PushResult(already_done=True)`` when the work is already there (an OPEN return to approve, a
-delivery with this tracking number, lines already refunded, a CLOSED return to close). A return
+delivery with this tracking number, lines already refunded, exchange line items already
+processed, a CLOSED return to close).
+
+Exchanges follow Shopify's model: a return made in Helloword is created with its exchange line
+items (the variants wanted), and the exchange push processes them with ``returnProcess``, which
+has Shopify fulfil them; no money moves. Only variants at the ordered variant's price are
+offered, so there is no difference to pay. A return
 still REQUESTED when a push needs it approved is ``RetryableError`` (the approval may be in a
 job not yet run); a CANCELED one is ``NothingToDo``; any other conflict is ``PermanentError``.
 """
@@ -37,7 +43,14 @@ import requests
 
 from connector.domain import Money, Order, ReturnLine, ReturnRequest
 from connector.errors import NothingToDo, PermanentError, RetryableError
-from connector.ports import AdapterContext, Credentials, InboundEvent, ParsedEvent, PushResult
+from connector.ports import (
+    AdapterContext,
+    Credentials,
+    InboundEvent,
+    ParsedEvent,
+    PushResult,
+    Variant,
+)
 
 from . import ids, mapper, state, webhooks
 from .graphql import ShopifyGraphQL, UserErrors
@@ -452,14 +465,19 @@ class ShopifyPlatform:
         if existing is not None:
             return _done("create_return", existing)
         allocated = self._allocate(order_id, request)
+        exchanges = self._exchange_inputs(request)
         if approved:
             lines = _return_lines(allocated, "returnReasonNote", REASON_NOTE_LIMIT)
             created = {"orderId": order_id, "returnLineItems": lines}
             created["requestedAt"] = _iso(request.requested_at)
+            if exchanges:
+                created["exchangeLineItems"] = exchanges
             payload = self.api.mutate("ReturnCreate", {"returnInput": created}, "returnCreate")
         else:
             lines = _return_lines(allocated, "customerNote", CUSTOMER_NOTE_LIMIT)
             requested = {"orderId": order_id, "returnLineItems": lines}
+            if exchanges:
+                requested["exchangeLineItems"] = exchanges
             payload = self.api.mutate("ReturnRequest", {"input": requested}, "returnRequest")
         return _pushed("create_return", payload.get("return") or {})
 
@@ -502,6 +520,115 @@ class ShopifyPlatform:
                     f"line {line.order_line_external_id}, not {line.quantity}"
                 )
         return allocated
+
+    def _exchange_inputs(self, request: ReturnRequest) -> list[dict[str, Any]]:
+        """``exchangeLineItems`` for the request's lines that name a variant wanted."""
+        return [
+            {
+                "variantId": self._variant_id(line.order_line_external_id, line.exchange_sku),
+                "quantity": line.quantity,
+            }
+            for line in request.lines
+            if line.exchange_sku
+        ]
+
+    # VariantSource ----------------------------------------------------------------------
+
+    def variants(self, order_line_external_id: str, sku: str) -> list[Variant]:
+        """The other variants of the line's product at the ordered variant's price, available
+        when Shopify sells them now (``availableForSale``)."""
+        return [
+            Variant(str(node["sku"]), str(node.get("title") or ""), bool(node["availableForSale"]))
+            for node in self._variant_nodes(order_line_external_id)
+        ]
+
+    def exchange(
+        self,
+        idempotency_key: str,
+        return_external_id: str,
+        order_external_id: str,
+        lines: list[tuple[str, int, str]],
+    ) -> PushResult:
+        """Have Shopify send the variants wanted, ``(line id, quantity, sku)`` each: process
+        the return's exchange line items for them, and its returned lines, with
+        ``returnProcess`` and no refund. The exchange line items must be on the return (set
+        when it was created); ``PermanentError`` if they are not."""
+        if not return_external_id:
+            raise PermanentError("a Shopify exchange belongs to a return, and none was named")
+        node = self._return(return_external_id)
+        order_id = self._gid("Order", order_external_id)
+        if _dig(node, "order", "id") != order_id:
+            raise PermanentError(f"Shopify return {node['id']} does not belong to order {order_id}")
+        exchanged = self._exchange_items(node, lines)
+        details = {"kind": "exchange", "lines": len(lines)}
+        pending = [
+            (item, min(quantity, int(item.get("unprocessedQuantity") or 0)))
+            for item, quantity in exchanged
+        ]
+        pending = [(item, quantity) for item, quantity in pending if quantity > 0]
+        if not pending:
+            return PushResult(str(node["id"]), already_done=True, details=details)
+        _refuse_unless(node, "exchange the goods of", {"OPEN"})
+        returned = self._lines(node, [(line, quantity) for line, quantity, _sku in lines])
+        process = {
+            "returnId": node["id"],
+            "returnLineItems": self._process_lines(node, returned, ()),
+            "exchangeLineItems": [
+                {"id": item["id"], "quantity": quantity} for item, quantity in pending
+            ],
+            "notifyCustomer": self.notify_customer,
+        }
+        self.api.mutate("ReturnProcess", {"input": process}, "returnProcess")
+        return PushResult(str(node["id"]), details=details)
+
+    def _exchange_items(
+        self, node: Node, lines: list[tuple[str, int, str]]
+    ) -> list[tuple[Node, int]]:
+        """The return's exchange line items for ``lines``, with the quantity each takes."""
+        items = [
+            item
+            for item in mapper.nodes(node.get("exchangeLineItems"), "exchangeLineItems")
+            if isinstance(item, Mapping)
+        ]
+        chosen = []
+        for line_id, quantity, sku in lines:
+            variant = self._variant_id(line_id, sku)
+            item = next((item for item in items if item.get("variantId") == variant), None)
+            if item is None:
+                raise PermanentError(
+                    f"Shopify return {node['id']} has no exchange for {sku!r}: Shopify takes "
+                    "exchanges only with the return they belong to, when it is created"
+                )
+            chosen.append((item, quantity))
+        return chosen
+
+    def _variant_id(self, order_line_external_id: str, sku: str) -> str:
+        for node in self._variant_nodes(order_line_external_id):
+            if node["sku"] == sku:
+                return str(node["id"])
+        raise PermanentError(
+            f"Shopify line {order_line_external_id} has no variant {sku!r} at its price"
+        )
+
+    def _variant_nodes(self, order_line_external_id: str) -> list[Node]:
+        """The other variants of the line's product, at the price of the ordered variant."""
+        line_id = state.line_item_id(order_line_external_id)
+        line = self.api.query("LineItemVariants", {"id": line_id}).get("node")
+        if not isinstance(line, Mapping):
+            raise PermanentError(f"Shopify {self.shop} has no line item {line_id}")
+        ordered = line.get("variant")
+        if not isinstance(ordered, Mapping):
+            return []  # a custom item, or its variant was deleted: nothing to exchange it for
+        price = Decimal(str(ordered.get("price")))
+        product = line.get("product") or {}
+        return [
+            node
+            for node in mapper.nodes(product.get("variants"), "variants")
+            if isinstance(node, Mapping)
+            and node.get("sku")
+            and node.get("id") != ordered.get("id")
+            and Decimal(str(node.get("price"))) == price
+        ]
 
     # InventoryPublisher -----------------------------------------------------------------
 

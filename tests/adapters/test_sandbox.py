@@ -1140,3 +1140,64 @@ def test_the_store_file_cannot_be_chosen_by_settings(
         AdapterContext(data_dir=marketplace.path.parent),
     )
     assert not elsewhere.parent.exists()
+
+
+# --- exchanges -------------------------------------------------------------------------
+
+
+def _sized_line(orders: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
+    """The first demo order with a sized line, and that line's index."""
+    for order in orders:
+        for index, line in enumerate(order["line_items"]):
+            if line["variant_title"]:
+                return order, index
+    raise AssertionError("the demo orders have no sized line")
+
+
+def test_variants_are_the_other_sizes_of_a_sized_product(
+    adapter: SandboxPlatform, orders: list[dict[str, Any]]
+) -> None:
+    order, index = _sized_line(orders)
+    line = order["line_items"][index]
+    base = line["sku"].rpartition("-")[0]
+
+    variants = adapter.variants(str(line["id"]), line["sku"])
+
+    assert sorted(v.sku for v in variants) == sorted(
+        f"{base}-{size}" for size in ("S", "M", "L", "XL") if size != line["variant_title"]
+    )
+    assert all(v.available and v.title == v.sku.rpartition("-")[2] for v in variants)
+    assert adapter.variants("1", "ELE-EAR-102") == []
+
+
+def test_an_exchange_push_is_recorded_once_and_checked_against_the_order(
+    adapter: SandboxPlatform, marketplace: SandboxMarketplace, orders: list[dict[str, Any]]
+) -> None:
+    order, index = _sized_line(orders)
+    line = order["line_items"][index]
+    return_id = _request(marketplace, order, index)
+    adapter.approve("approve:1", return_id)
+    wanted = adapter.variants(str(line["id"]), line["sku"])[0].sku
+
+    first = adapter.exchange(
+        "exchange:1:1", return_id, str(order["id"]), [(str(line["id"]), 1, wanted)]
+    )
+    again = adapter.exchange(
+        "exchange:1:1", return_id, str(order["id"]), [(str(line["id"]), 1, wanted)]
+    )
+
+    (push,) = marketplace.pushes(SHOP, "exchange")
+    assert (first.external_id, first.already_done) == (push["id"], False)
+    assert (again.external_id, again.already_done) == (push["id"], True)
+    assert push["payload"]["lines"] == [
+        {"line_item_id": str(line["id"]), "quantity": 1, "sku": wanted}
+    ]
+    assert marketplace.refunded(SHOP, order["id"]) == Decimal(0)
+    with pytest.raises(PermanentError, match="not another size"):
+        adapter.exchange(
+            "exchange:1:2", return_id, str(order["id"]), [(str(line["id"]), 1, line["sku"])]
+        )
+    with pytest.raises(PermanentError, match="not another size"):
+        adapter.exchange(
+            "exchange:1:3", "", str(order["id"]), [(str(line["id"]), 1, "HOM-MUG-201")]
+        )

@@ -330,3 +330,57 @@ def test_an_id_beyond_the_database_range_is_a_clear_4xx(path: str, client, tenan
     response = client.get(path, headers={"Authorization": f"Bearer {tenant_a.key}"})
     assert response.status_code in (404, 422)
     assert response.is_json
+
+
+def _sized_shirt(runtime, a: Caller) -> int:
+    """Make the tenant's shirt a sized product of the sandbox store's catalogue (size M)."""
+    with runtime.db.transaction() as session:
+        session.get_one(models.OrderLine, a.tenant.line_ids[0]).sku = "APP-TEE-001-M"
+    return a.tenant.line_ids[0]
+
+
+def test_an_exchange_for_a_variant_on_offer_is_stored_on_its_line(runtime, a: Caller):
+    line_id = _sized_shirt(runtime, a)
+
+    response = a.create_return(
+        resolution="exchange",
+        lines=[
+            {
+                "order_line_id": line_id,
+                "quantity": 1,
+                "reason": "SIZE_TOO_SMALL",
+                "exchange_sku": "APP-TEE-001-L",
+            }
+        ],
+    )
+
+    assert response.status_code == 201, response.json
+    assert response.json["resolution"] == "exchange"
+    [line] = response.json["lines"]
+    assert line["exchange_sku"] == "APP-TEE-001-L"
+
+
+@pytest.mark.parametrize(
+    ("resolution", "sku", "said"),
+    [
+        ("exchange", "APP-TEE-001-M", "not a variant on offer for line APP-TEE-001-M"),
+        ("exchange", "HOM-MUG-201", "on offer: APP-TEE-001-S, APP-TEE-001-L, APP-TEE-001-XL"),
+        ("exchange", "", "an exchange names the variant wanted on every line"),
+        ("refund", "APP-TEE-001-L", "only an exchange names a variant wanted"),
+    ],
+)
+def test_an_exchange_the_platform_does_not_offer_is_422_naming_the_line(
+    runtime, a: Caller, resolution, sku, said
+):
+    line_id = _sized_shirt(runtime, a)
+
+    response = a.create_return(
+        resolution=resolution,
+        lines=[
+            {"order_line_id": line_id, "quantity": 1, "reason": "UNWANTED", "exchange_sku": sku}
+        ],
+    )
+
+    assert response.status_code == 422
+    assert said in response.json["errors"]["json"]["lines"]["0"]["exchange_sku"][0]
+    assert count_rows(runtime, models.Return) == 0

@@ -5,10 +5,11 @@ It answers the operations the Shopify adapter sends (by ``operationName``) with 
 as the API documents them — global ids, ``nodes`` connections, ``MoneyBag`` amounts in shop and
 presentment currencies, ``userErrors`` with codes, ``extensions.cost`` on every answer — and it
 moves returns along as Shopify does: approving makes a reverse fulfillment order, processing
-records refunds and transactions, closing needs an open return. What Shopify refuses, it
-refuses the same way (a userError, a 401 for a wrong token), and ``inject`` queues raw answers
-(a 500, ``THROTTLED``) ahead of an operation's real one; ``lose_answer`` runs an operation and
-then answers 502, as a gateway that dropped Shopify's answer would.
+records refunds and transactions (and fulfils exchange line items), closing needs an open
+return. What Shopify refuses, it refuses the same way (a userError, a 401 for a wrong
+token), and ``inject`` queues raw answers (a 500, ``THROTTLED``) ahead of an operation's real
+one; ``lose_answer`` runs an operation and then answers 502, as a gateway that dropped
+Shopify's answer would.
 
 ``snapshot()`` is the remote state a test compares to tell whether a call changed anything.
 """
@@ -54,6 +55,8 @@ class Line:
     hs_code: str | None = None
     origin: str | None = None
     grams: float = 0.0
+    # the product's other variants at the same price: (sku, title, available for sale)
+    variants: list[tuple[str, str, bool]] = field(default_factory=list)
 
 
 @dataclass
@@ -68,6 +71,7 @@ class FakeShopify:
     inventory: dict[str, dict[str, Any]] = field(default_factory=dict)  # sku → item
     adjustments: list[dict[str, Any]] = field(default_factory=list)
     credits: list[dict[str, Any]] = field(default_factory=list)
+    products: dict[str, dict[str, Any]] = field(default_factory=dict)  # line item id → product
     subscriptions: list[dict[str, Any]] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _injected: dict[str, list[Answer]] = field(default_factory=dict)
@@ -119,6 +123,30 @@ class FakeShopify:
             line_id = self._gid("LineItem")
             item_id = self._gid("InventoryItem")
             self.inventory.setdefault(line.sku, {"id": item_id, "sku": line.sku, "available": 0})
+            variant_id = self._gid("ProductVariant")
+            self.products[line_id] = {
+                "id": self._gid("Product"),
+                "ordered": variant_id,
+                "variants": [
+                    {
+                        "id": variant_id,
+                        "sku": line.sku,
+                        "title": "Default",
+                        "price": line.shop_price,
+                        "availableForSale": True,
+                    }
+                ]
+                + [
+                    {
+                        "id": self._gid("ProductVariant"),
+                        "sku": sku,
+                        "title": title,
+                        "price": line.shop_price,
+                        "availableForSale": available,
+                    }
+                    for sku, title, available in line.variants
+                ],
+            }
             line_nodes.append(
                 {
                     "id": line_id,
@@ -136,7 +164,7 @@ class FakeShopify:
                         line.shop_price, shop_currency, line.price, currency
                     ),
                     "variant": {
-                        "id": self._gid("ProductVariant"),
+                        "id": variant_id,
                         "inventoryItem": {
                             "id": self.inventory[line.sku]["id"],
                             "harmonizedSystemCode": line.hs_code,
@@ -257,6 +285,7 @@ class FakeShopify:
             ],
             "rfos": [],
             "refunds": [],
+            "exchanges": [],
         }
         self.returns[return_id] = record
         if status == "OPEN":
@@ -468,6 +497,22 @@ class FakeShopify:
                     }
         return {"refund": None}
 
+    def _op_LineItemVariants(self, v: dict[str, Any]) -> dict[str, Any]:
+        product = self.products.get(v["id"])
+        if product is None:
+            return {"node": None}
+        ordered = next(n for n in product["variants"] if n["id"] == product["ordered"])
+        return {
+            "node": copy.deepcopy(
+                {
+                    "id": v["id"],
+                    "sku": ordered["sku"],
+                    "variant": {"id": ordered["id"], "price": ordered["price"]},
+                    "product": {"id": product["id"], "variants": {"nodes": product["variants"]}},
+                }
+            )
+        }
+
     def _op_Locations(self, v: dict[str, Any]) -> dict[str, Any]:
         return {
             "locations": {
@@ -605,12 +650,24 @@ class FakeShopify:
                     "Quantity exceeds the unprocessed quantity of the return line item.",
                     "INVALID",
                 )
+        exchanges = {item["id"]: item for item in record["exchanges"]}
+        for i, entry in enumerate(data.get("exchangeLineItems") or []):
+            item = exchanges.get(entry["id"])
+            if item is None or entry["quantity"] > item["quantity"] - item["processedQuantity"]:
+                return _refused(
+                    "returnProcess",
+                    ["exchangeLineItems", str(i), "quantity"],
+                    "Quantity exceeds the unprocessed quantity of the exchange line item.",
+                    "INVALID",
+                )
         transfer = (data.get("financialTransfer") or {}).get("issueRefund")
         order = self.orders[record["order_id"]]
         if transfer is not None:
             problem = self._check_refund(order, transfer["orderTransactions"])
             if problem:
                 return _refused("returnProcess", ["financialTransfer"], problem, "INVALID")
+        for entry in data.get("exchangeLineItems") or []:
+            exchanges[entry["id"]]["processedQuantity"] += entry["quantity"]
         for entry in data.get("returnLineItems") or []:
             line = lines[entry["id"]]
             line["processedQuantity"] += entry["quantity"]
@@ -794,8 +851,28 @@ class FakeShopify:
             )
             for entry in data["returnLineItems"]
         ]
+        variants = {
+            node["id"] for product in self.products.values() for node in product["variants"]
+        }
+        for i, entry in enumerate(data.get("exchangeLineItems") or []):
+            if entry.get("variantId") not in variants:
+                return _refused(
+                    field_name,
+                    ["exchangeLineItems", str(i), "variantId"],
+                    "Variant does not exist.",
+                    "NOT_FOUND",
+                )
         return_id = self.request_return(order["id"], lines, status=status)
         record = self.returns[return_id]
+        record["exchanges"] = [
+            {
+                "id": self._gid("ExchangeLineItem"),
+                "variantId": entry["variantId"],
+                "quantity": entry["quantity"],
+                "processedQuantity": 0,
+            }
+            for entry in data.get("exchangeLineItems") or []
+        ]
         return {
             field_name: {"return": {**_status(record), "name": record["name"]}, "userErrors": []}
         }
@@ -882,6 +959,15 @@ class FakeShopify:
                     ]
                 },
                 "refunds": {"nodes": record["refunds"]},
+                "exchangeLineItems": {
+                    "nodes": [
+                        {
+                            **item,
+                            "unprocessedQuantity": item["quantity"] - item["processedQuantity"],
+                        }
+                        for item in record["exchanges"]
+                    ]
+                },
             }
         )
 

@@ -594,3 +594,63 @@ def test_every_portal_message_is_translated(locale: str) -> None:
             missing.append(f"(fuzzy) {msgid}")
     assert not missing, f"{locale} lacks: {missing}"
     assert (WEB / "translations" / locale / "LC_MESSAGES" / "messages.mo").exists()
+
+
+# --- exchanges ----------------------------------------------------------------------------
+
+
+def _sized_first_line(shop: dict[str, Any]) -> tuple[str, str]:
+    """A buyer country whose order starts with a sized item, and that item's SKU."""
+    with shop["runtime"].db.session() as session:
+        for country, order in shop["orders"].items():
+            line = session.get_one(models.OrderLine, order["lines"][0][0])
+            if line.sku.startswith("APP-"):
+                return country, line.sku
+    raise AssertionError("no demo order starts with a sized item")
+
+
+def test_the_buyer_chooses_another_size_in_exchange(
+    client: FlaskClient, shop: dict[str, Any]
+) -> None:
+    with shop["runtime"].db.transaction() as session:
+        merchant = session.scalars(select(models.Merchant)).one()
+        policy_documents.save(
+            session,
+            merchant.id,
+            {"defaults": {"window_days": 90, "resolutions": ["refund", "exchange"]}, "rules": []},
+        )
+    country, sku = _sized_first_line(shop)
+    order = _open(client, shop, country)
+    line_id = order["lines"][0][0]
+    _choose(client, shop, order)
+    others = [f"{sku.rpartition('-')[0]}-{size}" for size in ("S", "M", "L", "XL")]
+    others.remove(sku)
+
+    page = client.get(f"/r/{shop['slug']}/review").get_data(as_text=True)
+
+    assert "Exchange for another size or variant" in page
+    choices = re.search(rf'<select id="exchange-{line_id}".*?</select>', page, re.S)
+    assert choices and re.findall(r'<option value="([^"]+)"', choices.group(0)) == others
+    assert "at the price you paid" in page
+
+    refused = client.post(
+        f"/r/{shop['slug']}/review",
+        data={"csrf_token": _token(page), "resolution": "exchange", f"exchange-{line_id}": sku},
+    )
+    assert refused.headers["Location"].endswith("/review")
+    sent = client.post(
+        f"/r/{shop['slug']}/review",
+        data={
+            "csrf_token": _token(page),
+            "resolution": "exchange",
+            f"exchange-{line_id}": others[-1],
+        },
+    )
+
+    assert sent.status_code == 302 and "/status/" in sent.headers["Location"]
+    with shop["runtime"].db.session() as session:
+        [return_] = session.scalars(select(models.Return)).all()
+        assert return_.resolution == "exchange"
+        assert [line.exchange_sku for line in return_.lines] == [others[-1]]
+    status = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "You asked for an exchange." in status

@@ -108,7 +108,11 @@ REFUND_STATUS_LABELS: Mapping[str, str] = {
     "issued": N_("Issued"),
     "failed": N_("Failed"),
 }
-REFUND_KIND_LABELS: Mapping[str, str] = {"refund": N_("Refund"), "store_credit": N_("Store credit")}
+REFUND_KIND_LABELS: Mapping[str, str] = {
+    "refund": N_("Refund"),
+    "store_credit": N_("Store credit"),
+    "exchange": N_("Exchange"),
+}
 OPTION_KIND_LABELS: Mapping[str, str] = {
     "label": N_("Label"),
     "dropoff": N_("Drop-off code"),

@@ -72,9 +72,12 @@ def list_returns(
 def create_return(body: dict[str, Any]) -> RowWith:
     """Ask for a return of an order's lines.
 
-    It starts REQUESTED; the merchant's policy decides it next, in a job.
+    It starts REQUESTED; the merchant's policy decides it next, in a job. An exchange names on
+    every line the variant wanted (``exchange_sku``), one the platform offers for that line.
     """
     runtime = current_runtime()
+    if body["resolution"] == "exchange":
+        _check_exchange(body)  # asks the platform: before the transaction, not inside it
     with runtime.db.transaction() as session:
         # The order's row lock makes concurrent requests count the units left one at a time.
         order = owned(
@@ -234,8 +237,25 @@ def _act(return_id: int, work: Callable[[Session], list[FollowUp]]) -> RowWith:
     return _detail(return_id)
 
 
+def _check_exchange(body: dict[str, Any]) -> None:
+    """Refuse an exchange for variants the store's platform does not offer (422 naming the
+    line)."""
+    runtime = current_runtime()
+    with runtime.db.session() as session:
+        order = owned(
+            session, models.Order, body["order_id"], "order", selectinload(models.Order.lines)
+        )
+        request = _return_request(order, body)
+        store = session.get_one(models.Store, order.store_id)
+        adapter = runtime.platform(
+            store.platform, store.external_id, store.credentials, store.settings
+        )
+        intake.check_exchange(adapter, order, request)
+
+
 def _return_request(order: models.Order, body: dict[str, Any]) -> ReturnRequest:
     order_lines = {line.id: line for line in order.lines}
+    exchange = body["resolution"] == "exchange"
     lines = []
     for index, line in enumerate(body["lines"]):
         order_line = order_lines.get(line["order_line_id"])
@@ -244,6 +264,13 @@ def _return_request(order: models.Order, body: dict[str, Any]) -> ReturnRequest:
                 f"lines[{index}].order_line_id",
                 f"order {order.number} has no line {line['order_line_id']}",
             )
+        if exchange != bool(line["exchange_sku"]):
+            raise ValidationError(
+                f"lines[{index}].exchange_sku",
+                "an exchange names the variant wanted on every line"
+                if exchange
+                else "only an exchange names a variant wanted",
+            )
         lines.append(
             ReturnLine(
                 order_line_external_id=order_line.external_id,
@@ -251,6 +278,7 @@ def _return_request(order: models.Order, body: dict[str, Any]) -> ReturnRequest:
                 reason=line["reason"],
                 condition=line["condition"],
                 note=line["note"],
+                exchange_sku=line["exchange_sku"],
             )
         )
     address = body["buyer_address"]

@@ -206,6 +206,14 @@ class ReturnLineRequestSchema(Schema):
     reason = fields.Enum(Reason, by_value=True, required=True)
     condition = fields.Enum(Condition, by_value=True, load_default=Condition.UNUSED)
     note = fields.String(load_default="", validate=validate.Length(max=2000))
+    exchange_sku = fields.String(
+        load_default="",
+        validate=validate.Length(max=255),
+        metadata={
+            "description": "With resolution exchange: the SKU of the other variant wanted "
+            "(another size or colour of the same product, at the same price)."
+        },
+    )
 
 
 class ReturnRequestSchema(Schema):
@@ -225,8 +233,9 @@ class ReturnRequestSchema(Schema):
         load_default="refund",
         validate=validate.OneOf(RESOLUTIONS),
         metadata={
-            "description": "What the buyer wants back: a refund, or store credit (with any "
-            "bonus the policy gives) where the policy allows it."
+            "description": "What the buyer wants back: a refund, store credit (with any "
+            "bonus the policy gives), or an exchange for another variant (each line's "
+            "exchange_sku), where the policy allows it; otherwise a refund."
         },
     )
 
@@ -316,6 +325,9 @@ class ReturnLineSchema(Schema):
     )
     decision_reason = fields.String()
     grade = fields.String(metadata={"description": "Set at inspection."})
+    exchange_sku = fields.String(
+        metadata={"description": "The variant wanted in exchange; empty unless an exchange."}
+    )
 
 
 class ReturnSchema(Schema):
@@ -385,7 +397,12 @@ class RefundSchema(Schema):
     sequence = fields.Integer()
     amount = MoneyField("amount_minor")
     status = fields.String(metadata={"description": "pending, issued or failed."})
-    kind = fields.String(metadata={"description": "refund, or store_credit."})
+    kind = fields.String(
+        metadata={
+            "description": "refund, store_credit, or exchange (the variants wanted are sent "
+            "instead of money; its amount is zero)."
+        }
+    )
     trigger = fields.String()
     error = fields.String()
     created_at = fields.DateTime()

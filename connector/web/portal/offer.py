@@ -4,13 +4,15 @@ The policy decides the draft's lines with the ``rules.decide`` the pipeline deci
 with, over the same order and the buyer's history, counting each line's photos; routing prices
 the ways back for the lines that may come back with the ``route_goods`` the pipeline calls once
 a return is approved. From those come the
-resolutions every such line allows (refund, or store credit with its bonus; exchanges have no
-canonical flow yet and are never offered) and the ways back, the one routing chooses first.
+resolutions every such line allows (refund, store credit with its bonus, or an exchange for
+another variant where the platform offers one for every such line, at the price paid) and the
+ways back, the one routing chooses first.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,6 +24,7 @@ from ...db import models
 from ...db.mapping import order_from_row
 from ...domain import Condition, Money, Reason, ReturnLine, ReturnRequest
 from ...errors import PermanentError
+from ...ports import Variant
 from ...routing import Item, NoRoute, OptionKind, RouteOption
 from ...rules import decide
 from ...rules.engine import LineDecision
@@ -30,7 +33,10 @@ from ...services import fx, policies
 from ...services.logistics import CarrierFor, Goods, parcel_of, reimbursement_cap, route_goods
 from .drafts import Draft
 
-OFFERED = (Resolution.REFUND.value, Resolution.STORE_CREDIT.value)
+OFFERED = (Resolution.REFUND.value, Resolution.STORE_CREDIT.value, Resolution.EXCHANGE.value)
+
+# an order line's variants the buyer may take instead, or None: the platform has no exchanges
+VariantsFor = Callable[[models.OrderLine], list[Variant] | None]
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,8 @@ class Offer:
     bonus: Money  # added when the buyer takes store credit
     ways: tuple[WayBack, ...]
     refund_trigger: str  # first_scan | received | inspected: when the money leaves
+    # with an exchange on offer: each live line's variants to choose from, by order line id
+    variants: dict[int, tuple[Variant, ...]] = field(default_factory=dict)
 
     @property
     def any_live(self) -> bool:
@@ -85,7 +93,11 @@ class Offer:
 
 
 def make_offer(
-    session: Session, order: models.Order, draft: Draft, carrier_for: CarrierFor
+    session: Session,
+    order: models.Order,
+    draft: Draft,
+    carrier_for: CarrierFor,
+    variants_for: VariantsFor = lambda line: None,
 ) -> Offer:
     now = datetime.now(UTC)
     lines_by_id = {line.id: line for line in order.lines}
@@ -150,11 +162,27 @@ def make_offer(
         value
         for value in OFFERED
         if live and all(value in {r.value for r in line.decision.resolutions} for line in live)
-    ] or ([Resolution.REFUND.value] if live else [])
+    ]
+    variants: dict[int, tuple[Variant, ...]] = {}
+    if Resolution.EXCHANGE.value in allowed:  # and the platform has something to send
+        for offered in live:
+            variants[offered.line.id] = tuple(variants_for(offered.line) or ())
+        if not all(variants.values()):
+            allowed.remove(Resolution.EXCHANGE.value)
+            variants = {}
+    allowed = allowed or ([Resolution.REFUND.value] if live else [])
     if Resolution.STORE_CREDIT.value not in allowed:
         bonus = Money.zero(currency)
     ways = _ways_back(session, order, live, unsaved, carrier_for) if live else ()
-    return Offer(tuple(offers), tuple(allowed), refund, bonus, ways, decision.refund_trigger.value)
+    return Offer(
+        tuple(offers),
+        tuple(allowed),
+        refund,
+        bonus,
+        ways,
+        decision.refund_trigger.value,
+        variants,
+    )
 
 
 def _ways_back(

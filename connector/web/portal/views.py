@@ -28,8 +28,9 @@ from ...db.types import utcnow
 from ...domain import Condition, Money, Reason, ReturnLine, ReturnRequest, TrackingStatus
 from ...domain.events import EventKind
 from ...domain.money import MoneyError
-from ...errors import NotFound, ValidationError
+from ...errors import HellowordError, NotFound, ValidationError
 from ...jobs import enqueue, enqueue_all
+from ...ports import Variant
 from ...routing import OptionKind
 from ...rules.engine import STATUTORY_COUNTRIES, STATUTORY_DAYS
 from ...runtime import Runtime, current_runtime
@@ -315,6 +316,21 @@ def _carrier_for(runtime: Runtime) -> Any:
     return carrier_for
 
 
+def _platform(runtime: Runtime, session: Session, found: models.Order) -> Any:
+    store = session.get_one(models.Store, found.store_id)
+    return runtime.platform(store.platform, store.external_id, store.credentials, store.settings)
+
+
+def _variants_for(platform: Any) -> Any:
+    def variants_for(line: models.OrderLine) -> list[Variant] | None:
+        try:
+            return intake.variants_on_offer(platform, line)
+        except HellowordError:  # the platform cannot say now: no exchange on this page
+            return None
+
+    return variants_for
+
+
 @portal.get("/<slug>/review")
 def review() -> str | Response:
     runtime = current_runtime()
@@ -325,15 +341,50 @@ def review() -> str | Response:
         draft = drafts.load(found.id)
         if draft is None or not draft.lines:
             return redirect(url_for("portal.order"))
-        offer = make_offer(session, found, draft, _carrier_for(runtime))
+        variants_for = _variants_for(_platform(runtime, session, found))
+        offer = make_offer(session, found, draft, _carrier_for(runtime), variants_for)
         return render_template("portal/review.html", order=found, draft=draft, offer=offer)
+
+
+def _exchange_choice(
+    runtime: Runtime, order_id: int, draft: Draft
+) -> tuple[dict[int, str], str | None]:
+    """The variant the buyer chose for each line, by order line id, or what is wrong with
+    the choice in the buyer's words: none chosen, or one the platform no longer offers."""
+    chosen = {
+        line.line_id: sku
+        for line in draft.lines
+        if (sku := request.form.get(f"exchange-{line.line_id}", "").strip())
+    }
+    if not chosen:
+        return {}, _("Choose the size or variant you want for each item.")
+    with runtime.db.session() as session:
+        found = session.get_one(models.Order, order_id)
+        by_id = {line.id: line for line in found.lines}
+        wanted = ReturnRequest(
+            order_external_id=found.external_id,
+            lines=tuple(
+                ReturnLine(
+                    by_id[line_id].external_id, 1, Reason.OTHER, exchange_sku=chosen[line_id]
+                )
+                for line_id in chosen
+                if line_id in by_id
+            ),
+            requested_at=utcnow(),
+            resolution="exchange",
+        )
+        try:
+            intake.check_exchange(_platform(runtime, session, found), found, wanted)
+        except (ValidationError, HellowordError):
+            return {}, _("That size or variant is no longer on offer. Please choose again.")
+    return chosen, None
 
 
 @portal.post("/<slug>/review")
 def submit() -> Response:
     runtime = current_runtime()
     resolution = request.form.get("resolution", "refund")
-    if resolution not in ("refund", "store_credit"):
+    if resolution not in ("refund", "store_credit", "exchange"):
         resolution = "refund"
     with runtime.db.session() as session:
         found = _found(session)
@@ -343,6 +394,12 @@ def submit() -> Response:
     draft = drafts.load(order_id)
     if draft is None or not draft.lines:
         return redirect(url_for("portal.order"))
+    exchange_skus: dict[int, str] = {}
+    if resolution == "exchange":
+        exchange_skus, problem = _exchange_choice(runtime, order_id, draft)
+        if problem:
+            flash(problem, "error")
+            return redirect(url_for("portal.review"))
     waiting = [(p.line_id, drafts.photo(runtime.redis, p.key)) for p in draft.photos]
     if any(data is None for _line, data in waiting):
         drafts.save(runtime.redis, Draft(draft.order_id, draft.lines, draft.note))
@@ -366,6 +423,7 @@ def submit() -> Response:
                         Reason(line.reason),
                         Condition(line.condition),
                         photo_count=draft.photos_of(line.line_id),
+                        exchange_sku=exchange_skus.get(line.line_id, ""),
                     )
                     for line in draft.lines
                 ),

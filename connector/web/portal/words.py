@@ -236,6 +236,10 @@ def timeline_entry(kind: str, payload: dict[str, Any]) -> str | None:
         return _("The shop received your parcel.")
     if kind == EventKind.RETURN_INSPECTED:
         return _("The shop checked the items.")
+    if kind == EventKind.REFUND_REQUESTED and payload.get("kind") == "exchange":
+        return _("The shop is preparing your exchange.")
+    if kind == EventKind.REFUND_ISSUED and payload.get("kind") == "exchange":
+        return _("Your exchange is on its way to you.")
     if kind == EventKind.REFUND_REQUESTED:
         amount = _amount(payload.get("amount"))
         if payload.get("kind") == "store_credit":
