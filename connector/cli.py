@@ -114,8 +114,12 @@ def stores() -> None:
     """Stores on the platforms, linked to merchants (credentials are sealed at rest)."""
 
 
-@stores.command("add")
-@click.argument("platform", type=click.Choice(["shopify"]))
+@stores.group("add")
+def stores_add() -> None:
+    """Link a store on a platform to a merchant."""
+
+
+@stores_add.command("shopify")
 @click.option("--merchant", "merchant_name", required=True, help="The merchant the store is for.")
 @click.option("--shop", required=True, help="The shop's <name>.myshopify.com domain.")
 @click.option("--token", required=True, help="The custom app's Admin API access token.")
@@ -130,8 +134,7 @@ def stores() -> None:
     type=click.IntRange(min=1),
     help="How many days of past orders to import.",
 )
-def stores_add(
-    platform: str,
+def stores_add_shopify(
     merchant_name: str,
     shop: str,
     token: str,
@@ -149,6 +152,7 @@ def stores_add(
     from .ports import Credentials
     from .services import installs
 
+    platform = "shopify"
     runtime = current_runtime()
     try:
         shop = sanitize_shop(shop)
@@ -205,6 +209,216 @@ def stores_add(
         err=True,
     )
     click.echo(installed.store_id)
+
+
+@stores_add.command("amazon")
+@click.option("--merchant", "merchant_name", required=True, help="The merchant the account is for.")
+@click.option(
+    "--selling-partner-id", "seller_id", required=True, help="The seller's merchant token."
+)
+@click.option("--region", required=True, type=click.Choice(["na", "eu", "fe"]))
+@click.option(
+    "--marketplace",
+    "countries",
+    required=True,
+    multiple=True,
+    help="A marketplace's country code (US, DE, JP…); repeat for each.",
+)
+@click.option(
+    "--refresh-token", required=True, help="The refresh token Seller Central gave the app."
+)
+@click.option(
+    "--days",
+    default=90,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many days of past orders to import.",
+)
+def stores_add_amazon(
+    merchant_name: str,
+    seller_id: str,
+    region: str,
+    countries: tuple[str, ...],
+    refresh_token: str,
+    days: int,
+) -> None:
+    """Link an Amazon seller account authorised to a private app in Seller Central, as the
+    website authorisation would: the refresh token is sealed, and the import of its recent
+    orders and of its returns is queued. Prints the store's id."""
+    from .errors import NotFound, ValidationError
+    from .jobs import enqueue_all
+    from .services import installs
+    from .web.amazon import first_import
+
+    seller_id, refresh_token = seller_id.strip(), refresh_token.strip()
+    if not seller_id:
+        raise click.BadParameter(
+            "the selling partner id is empty", param_hint="--selling-partner-id"
+        )
+    if not refresh_token.startswith("Atzr|"):
+        raise click.BadParameter(
+            "an LWA refresh token starts with Atzr|", param_hint="--refresh-token"
+        )
+    marketplace_ids = [_amazon_marketplace(region, country) for country in countries]
+    runtime = current_runtime()
+    try:
+        with runtime.db.transaction() as session:
+            installs.check_link(session, "amazon", seller_id, merchant_name)
+            installed = installs.install_store(
+                session,
+                runtime.vault,
+                "amazon",
+                seller_id,
+                {"refresh_token": refresh_token},
+                settings={
+                    "region": region,
+                    "marketplace_ids": list(dict.fromkeys(marketplace_ids)),
+                },
+                merchant_name=merchant_name,
+                register_webhooks=False,
+                backfill_days=days,
+            )
+    except (NotFound, ValidationError) as error:
+        raise click.UsageError(str(error)) from None
+    enqueue_all(runtime, [*installed.follow_ups, first_import(installed.store_id)])
+    click.echo(
+        f"Amazon seller {seller_id}: store {installed.store_id} of {installed.merchant_name}, "
+        f"the orders of the last {days} days and the returns queued for import",
+        err=True,
+    )
+    click.echo(installed.store_id)
+
+
+def _amazon_marketplace(region: str, country: str) -> str:
+    """The marketplace id of a country's Amazon marketplace in the region."""
+    from platforms.amazon.marketplaces import MARKETPLACES
+
+    code = country.strip().upper()
+    for market in MARKETPLACES.values():
+        if market.country == code and market.region == region:
+            return market.marketplace_id
+    known = sorted(m.country for m in MARKETPLACES.values() if m.region == region)
+    raise click.BadParameter(
+        f"{country!r} is not a marketplace of region {region} ({', '.join(known)})",
+        param_hint="--marketplace",
+    )
+
+
+# --- amazon -----------------------------------------------------------------------------
+
+
+@main.group()
+def amazon() -> None:
+    """Amazon seller accounts: their returns reports, imported."""
+
+
+@amazon.command("import")
+@click.option(
+    "--account", "seller_id", required=True, help="The linked account's selling partner id."
+)
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Ask Amazon for the returns reported since DATE (YYYY-MM-DD).",
+)
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A returns report downloaded from Seller Central (read offline).",
+)
+@click.option(
+    "--marketplace",
+    "country",
+    default="",
+    help="The file's marketplace (country code) [default: the account's first].",
+)
+def amazon_import(seller_id: str, since: Any, path: str | None, country: str) -> None:
+    """Import an Amazon account's returns, from Amazon (--since) or from a report file
+    (--file). Rows that cannot be read are named with their line numbers on stderr and
+    skipped; the order details follow by jobs."""
+    from contextlib import ExitStack
+    from datetime import UTC
+
+    from sqlalchemy import select
+
+    from platforms.amazon import NeedsRelinking, ReportFormatError, file_lines, parse_returns_report
+
+    from .db import models
+    from .errors import HellowordError
+    from .jobs import enqueue_all, store_platform
+    from .services import amazon_import as service
+
+    if (since is None) == (path is None):
+        raise click.UsageError("give either --since DATE or --file REPORT")
+    runtime = current_runtime()
+    with runtime.db.session() as session:
+        store = session.scalar(
+            select(models.Store).where(
+                models.Store.platform == "amazon", models.Store.external_id == seller_id.strip()
+            )
+        )
+        if store is None:
+            raise click.UsageError(f"no Amazon account {seller_id!r} is linked")
+        store_id, settings = store.id, dict(store.settings)
+    where = path or "Amazon"
+
+    def skipped(row: Any) -> None:
+        click.echo(f"{where}: line {row.line_number}: {row.message}", err=True)
+
+    with ExitStack() as stack:
+        if path is not None:
+            region = str(settings.get("region") or "")
+            ids = list(settings.get("marketplace_ids") or [])
+            if country:
+                marketplace_id = _amazon_marketplace(region, country)
+            elif ids:
+                marketplace_id = str(ids[0])
+            else:
+                raise click.UsageError(f"say which marketplace {path} is from: --marketplace")
+            lines = _count_lines(path)
+            handle = stack.enter_context(open(path, "rb"))
+            rows: Any = parse_returns_report(file_lines(handle), marketplace_id)
+        else:
+            lines = None
+            adapter, _ = store_platform(runtime, store_id)
+            rows = adapter.iter_return_rows(since.replace(tzinfo=UTC))
+        bar: Any = stack.enter_context(
+            click.progressbar(length=lines, label="Amazon returns", file=sys.stderr)
+        )
+
+        def stored(batch: service.Batch) -> None:
+            enqueue_all(runtime, batch.follow_ups)
+            bar.update(batch.summary.rows)
+
+        try:
+            summary = service.import_rows(
+                runtime.db, store_id, rows, on_error=skipped, on_batch=stored
+            )
+        except ReportFormatError as error:
+            raise click.ClickException(f"{where}: {error}") from None
+        except NeedsRelinking as error:
+            with runtime.db.transaction() as session:
+                service.needs_relinking(session, store_id, str(error))
+            raise click.ClickException(str(error)) from None
+        except HellowordError as error:
+            raise click.ClickException(f"the import stopped: {error}") from None
+    click.echo(
+        f"{summary.rows} rows: {summary.returns_new} new returns ({summary.returns_open} "
+        f"to decide, {summary.returns_history} settled on Amazon), {summary.returns_seen} "
+        f"already stored, {summary.lines_added} lines added, {summary.orders_new} new orders "
+        f"(details queued), {summary.errors} rows skipped"
+    )
+
+
+def _count_lines(path: str) -> int | None:
+    """The rows of a plain report file, for the progress bar (None for a gzipped one)."""
+    with open(path, "rb") as handle:
+        if handle.read(2) == b"\x1f\x8b":
+            return None
+        handle.seek(0)
+        count = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    return max(count - 1, 0)  # the header is not a row
 
 
 # --- ledger -----------------------------------------------------------------------------

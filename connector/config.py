@@ -3,7 +3,8 @@
 With no variables set, Helloword keeps everything in an instance folder: a SQLite database,
 an embedded Redis on a unix socket, label files and the sandbox store. ``DATABASE_URL`` and
 ``REDIS_URL`` point it at PostgreSQL and Redis in production. ``SHOPIFY_*`` configure the
-Shopify app merchants install (``ShopifySettings``); ``SMTP_URL`` and ``HELLOWORD_MAIL_FROM``
+Shopify app merchants install (``ShopifySettings``); ``SP_API_*`` the Amazon app sellers
+authorise (``AmazonSettings``); ``SMTP_URL`` and ``HELLOWORD_MAIL_FROM``
 how email leaves (``MailSettings``). ``Settings.from_env`` is the one place the environment is
 read.
 """
@@ -82,6 +83,53 @@ class ShopifySettings:
 
 
 @dataclass(frozen=True)
+class AmazonSettings:
+    """The Amazon Selling Partner API app: its LWA client (``SP_API_LWA_APP_ID``,
+    ``SP_API_LWA_CLIENT_SECRET``), the same for every seller and rotated every 180 days, so
+    never stored per account; its application id (``SP_API_APP_ID``), which the consent page
+    names; and ``SP_API_DRAFT``, true while the app is unpublished (``version=beta``)."""
+
+    lwa_app_id: str = ""
+    lwa_client_secret: str = ""
+    app_id: str = ""
+    draft: bool = False
+
+    @property
+    def configured(self) -> bool:
+        """Whether sellers can authorise the app from the web (the LWA client and the app id)."""
+        return bool(self.lwa_app_id and self.lwa_client_secret and self.app_id)
+
+    def app_secrets(self) -> dict[str, str]:
+        """The LWA client as an Amazon adapter's secrets take it."""
+        return {"lwa_app_id": self.lwa_app_id, "lwa_client_secret": self.lwa_client_secret}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AmazonSettings:
+        """``SP_API_LWA_APP_ID``, ``SP_API_LWA_CLIENT_SECRET``, ``SP_API_APP_ID`` and
+        ``SP_API_DRAFT`` (true/false, 1/0, yes/no); ``ValueError`` names a malformed one."""
+        lwa_app_id = env.get("SP_API_LWA_APP_ID", "").strip()
+        if lwa_app_id and not lwa_app_id.startswith("amzn1.application-oa2-client."):
+            raise ValueError(
+                f"SP_API_LWA_APP_ID: {lwa_app_id!r} is not an LWA client id "
+                "(amzn1.application-oa2-client.…)"
+            )
+        app_id = env.get("SP_API_APP_ID", "").strip()
+        if app_id and not app_id.startswith("amzn1.sp.solution."):
+            raise ValueError(
+                f"SP_API_APP_ID: {app_id!r} is not an SP-API application id (amzn1.sp.solution.…)"
+            )
+        draft = env.get("SP_API_DRAFT", "").strip().lower()
+        if draft not in ("", "true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"SP_API_DRAFT: {draft!r} is not true or false")
+        return cls(
+            lwa_app_id=lwa_app_id,
+            lwa_client_secret=env.get("SP_API_LWA_CLIENT_SECRET", "").strip(),
+            app_id=app_id,
+            draft=draft in ("true", "1", "yes"),
+        )
+
+
+@dataclass(frozen=True)
 class MailSettings:
     """Where email goes: an SMTP server (``smtp://user:pass@host:port``, or ``smtps://`` for
     TLS from the first byte), or with none, ``.eml`` files in the instance's ``mail`` folder."""
@@ -121,6 +169,7 @@ class Settings:
     queue_name: str = "helloword"
     testing: bool = False
     shopify: ShopifySettings = field(default_factory=ShopifySettings)
+    amazon: AmazonSettings = field(default_factory=AmazonSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -164,6 +213,7 @@ class Settings:
             public_url=env.get("HELLOWORD_PUBLIC_URL", "http://localhost:5000").rstrip("/"),
             queue_name=env.get("HELLOWORD_QUEUE", "helloword"),
             shopify=ShopifySettings.from_env(env),
+            amazon=AmazonSettings.from_env(env),
             mail=MailSettings.from_env(env),
         )
 

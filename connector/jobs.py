@@ -426,6 +426,8 @@ def store_platform(runtime: Runtime, store_id: int, *, active: bool = True) -> t
             raise NothingToDo(f"store {store_id} is gone or not active")
         refresher = installs.token_refresher(runtime.settings, store.platform)
         secrets = installs.fresh_credentials(session, runtime.vault, store, refresher)
+        if store.platform == "amazon":  # the app's LWA client: the same for every seller
+            secrets = {**secrets, **runtime.settings.amazon.app_secrets()}
         credentials = Credentials(store.external_id, secrets, dict(store.settings))
         platform = store.platform
     return runtime.registry.platform(platform, credentials, runtime.adapter_context()), platform
@@ -512,6 +514,128 @@ def _import_batch(runtime: Runtime, store_id: int, orders: list[Any]) -> None:
     except IntegrityError:  # a webhook stored one of these orders meanwhile: now it updates
         with runtime.db.transaction() as session:
             installs.import_orders(session, store_id, orders)
+
+
+# --- Amazon returns reports -----------------------------------------------------------------
+
+AMAZON_FIRST_IMPORT_DAYS = 60  # how far back the first scheduled import of an account reads
+AMAZON_RELINK_WAIT = 3600.0  # seconds a job for an account awaiting re-linking waits to retry
+
+
+def dispatch_amazon_batch(return_ids: list[int], order_ids: list[int]) -> dict[str, Any]:
+    """Queue the work a batch of an Amazon import leaves: ``decide_return`` for each open
+    return, ``fetch_amazon_order`` for each order stored from the report alone."""
+    runtime = current_runtime()
+    queued = 0
+    for return_id in return_ids:
+        queued += enqueue(runtime, "decide_return", return_id, job_id=f"decide_return:{return_id}")
+    for order_id in order_ids:
+        queued += enqueue(
+            runtime, "fetch_amazon_order", order_id, job_id=f"fetch_amazon_order:{order_id}"
+        )
+    return {"queued": queued}
+
+
+def schedule_amazon_imports() -> dict[str, Any]:
+    """The cron's hourly call: one ``import_amazon_returns`` per active Amazon account, with
+    an id per hour, so a slow import is never queued twice."""
+    from .services import amazon_import
+
+    runtime = current_runtime()
+    hour = int(utcnow().timestamp()) // 3600
+    with runtime.db.session() as session:
+        store_ids = amazon_import.amazon_stores(session)
+    queued = 0
+    for store_id in store_ids:
+        queued += enqueue(
+            runtime,
+            "import_amazon_returns",
+            store_id,
+            job_id=f"import_amazon_returns:{store_id}:{hour}",
+        )
+    return {"queued": queued}
+
+
+def import_amazon_returns(store_id: int) -> dict[str, Any]:
+    """Import an Amazon account's returns reported since its last successful import (the last
+    60 days the first time) up to the last full hour. Order details follow by
+    ``fetch_amazon_order``; ``settings["returns_import"]`` shows the progress. A lapsed
+    authorisation marks the store ``needs_relinking`` and fails the job, which stays in the
+    failed registry with everything else already queued."""
+    from platforms.amazon import NeedsRelinking
+
+    from .services import amazon_import
+
+    def work(runtime: Runtime) -> list[FollowUp]:
+        adapter, _ = store_platform(runtime, store_id)
+        until = utcnow().replace(minute=0, second=0, microsecond=0)
+        first = until - timedelta(days=AMAZON_FIRST_IMPORT_DAYS)
+        with runtime.db.session() as session:
+            since = amazon_import.import_window_start(session, store_id, first)
+        if since >= until:
+            raise NothingToDo(f"the returns of store {store_id} are imported up to {until}")
+        with runtime.db.transaction() as session:
+            amazon_import.import_started(session, store_id, since, until)
+
+        def skipped(row: Any) -> None:
+            log.warning(
+                "Amazon store %s: line %d skipped: %s", store_id, row.line_number, row.message
+            )
+
+        try:
+            summary = amazon_import.import_rows(
+                runtime.db,
+                store_id,
+                adapter.iter_return_rows(since, until),
+                on_error=skipped,
+                on_batch=lambda batch: enqueue_all(runtime, batch.follow_ups),
+            )
+        except NeedsRelinking as error:
+            with runtime.db.transaction() as session:
+                amazon_import.needs_relinking(session, store_id, str(error))
+            raise
+        except NothingToDo:
+            raise
+        except Exception as error:  # the next run reads the same window again
+            with runtime.db.transaction() as session:
+                amazon_import.import_failed(session, store_id, str(error) or type(error).__name__)
+            raise
+        with runtime.db.transaction() as session:
+            amazon_import.import_finished(session, store_id, until, summary)
+        return []
+
+    return _run("import_amazon_returns", (store_id,), work)
+
+
+def fetch_amazon_order(order_id: int) -> dict[str, Any]:
+    """Replace an order stored from a returns report with its details from the Orders API.
+    An account awaiting re-linking keeps the job waiting rather than dropping it."""
+    from platforms.amazon import NeedsRelinking
+
+    from .db import models
+    from .services import amazon_import
+
+    def work(runtime: Runtime) -> list[FollowUp]:
+        with runtime.db.session() as session:
+            store_id, external_id = amazon_import.order_to_fetch(session, order_id)
+            store = session.get(models.Store, store_id)
+            status = store.status if store is not None else ""
+        if status == "needs_relinking":
+            raise RetryableError(
+                f"Amazon store {store_id} must be linked again", retry_after=AMAZON_RELINK_WAIT
+            )
+        adapter, _ = store_platform(runtime, store_id)
+        try:
+            order = adapter.fetch_order(external_id)
+        except NeedsRelinking as error:
+            with runtime.db.transaction() as session:
+                amazon_import.needs_relinking(session, store_id, str(error))
+            raise RetryableError(str(error), retry_after=AMAZON_RELINK_WAIT) from error
+        with runtime.db.transaction() as session:
+            amazon_import.fetch_order_details(session, store_id, order_id, order)
+        return []
+
+    return _run("fetch_amazon_order", (order_id,), work)
 
 
 def warm_up(runtime: Runtime) -> None:

@@ -7,6 +7,7 @@ from flask import Flask
 
 from ..config import Settings
 from .admin import admin, session_lifetime
+from .amazon import amazon
 from .api import register_api
 from .files import files
 from .health import health
@@ -26,4 +27,5 @@ def register(app: Flask, settings: Settings) -> None:
     app.register_blueprint(files)
     app.register_blueprint(webhooks)
     app.register_blueprint(shopify)
+    app.register_blueprint(amazon)
     register_api(app)

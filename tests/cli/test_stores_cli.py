@@ -176,7 +176,7 @@ def test_an_installation_shopify_cannot_reach_over_https_is_told_so(
 
 def test_the_command_is_part_of_the_installed_cli(settings: Settings) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "connector.cli", "stores", "add", "--help"],
+        [sys.executable, "-m", "connector.cli", "stores", "add", "shopify", "--help"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,0 +1,61 @@
+"""An app with the Amazon app configured, a merchant, and Amazon behind ``respx``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import respx
+from flask import Flask
+
+from connector.config import AmazonSettings, Settings
+from connector.runtime import Runtime
+from connector.services import merchants
+from tests.contract.amazon_store import FakeAmazon
+
+SELLER = "A3AMZSELLER42"
+APP_ID = "amzn1.application-oa2-client.5f7e1c2a9b0d4e6f8a1b2c3d4e5f6a7b"
+APP_SECRET = "amzn1.oa2-cs.v1.lwa-client-secret"
+SOLUTION = "amzn1.sp.solution.2a3b4c5d-6e7f-8a9b-0c1d-2e3f4a5b6c7d"
+REFRESH = "Atzr|IwEBIRefreshTokenForTheSeller"
+GERMANY = "A1PA6795UKMFR9"
+MERCHANT = "Nordic Knits"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "amazon"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.with_(amazon=AmazonSettings(APP_ID, APP_SECRET, SOLUTION, draft=True))
+
+
+@pytest.fixture
+def runtime(app: Flask) -> Runtime:
+    runtime: Runtime = app.extensions["helloword"]
+    with runtime.db.transaction() as session:
+        merchants.create_merchant(session, MERCHANT, "EUR")
+    return runtime
+
+
+@pytest.fixture
+def amazon() -> Iterator[FakeAmazon]:
+    with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
+        fake = FakeAmazon(SELLER, APP_ID, APP_SECRET, refresh_tokens={REFRESH})
+        fake.install(router)
+        yield fake
+
+
+def link(runtime: Runtime, refresh_token: str = REFRESH) -> int:
+    """The seller's account linked to the merchant, as ``stores add amazon`` would."""
+    with runtime.db.transaction() as session:
+        merchant = merchants.merchant_by_name(session, MERCHANT)
+        store = merchants.link_store(
+            session,
+            runtime.vault,
+            merchant,
+            "amazon",
+            SELLER,
+            secrets={"refresh_token": refresh_token},
+            settings={"region": "eu", "marketplace_ids": [GERMANY]},
+        )
+        return store.id

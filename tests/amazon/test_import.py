@@ -1,0 +1,169 @@
+"""Returns reports stored without a call to Amazon: upserted by RMA, odd rows reported by their
+line numbers, settled returns kept as history and never refunded again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from connector.db import models
+from connector.ledger import verify_all
+from connector.runtime import Runtime
+from connector.services import amazon_import
+from platforms.amazon import RowError, file_lines, parse_returns_report
+from tests.contract.amazon_store import FakeAmazon
+
+from .conftest import FIXTURES, GERMANY, link
+
+HEADER = (FIXTURES / "returns_flat_file.tsv").read_bytes().split(b"\n", 1)[0].decode("latin-1")
+
+
+def run(runtime: Runtime, store_id: int, path: Path) -> tuple[amazon_import.ImportSummary, list]:
+    errors: list[RowError] = []
+    batches: list[amazon_import.Batch] = []
+    with path.open("rb") as handle:
+        summary = amazon_import.import_rows(
+            runtime.db,
+            store_id,
+            parse_returns_report(file_lines(handle), GERMANY),
+            batch_rows=7,
+            on_error=errors.append,
+            on_batch=batches.append,
+        )
+    return summary, [errors, batches]
+
+
+def count(runtime: Runtime, model: type) -> int:
+    with runtime.db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def report(tmp_path: Path, rows: int) -> Path:
+    """A report of ``rows`` open returns, one per order, and two malformed rows."""
+    path = tmp_path / "returns.tsv"
+    width = len(HEADER.split("\t"))
+    lines = [HEADER]
+    for n in range(rows):
+        fields = [""] * width
+        fields[:5] = [
+            f"302-{n:07d}-0000001",
+            "10-Jul-2025",
+            "14-Jul-2025",
+            "Approved",
+            f"RMA{n:05d}",
+        ]
+        fields[15:20] = [f"SKU-{n % 9}", "Wool hat", "1", "CR-DEFECTIVE", "Y"]
+        fields[24] = "19.00"
+        lines.append("\t".join(fields))
+    lines.insert(3, lines[2].replace("\t1\tCR-DEFECTIVE", "\tone\tCR-DEFECTIVE"))
+    lines.append("not\ta\trow" + "\tx" * (width + 2))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.usefixtures("runtime")
+def test_a_report_of_a_hundred_rows_imports_offline_and_odd_rows_are_named_by_line(
+    runtime: Runtime, tmp_path: Path, amazon: FakeAmazon
+) -> None:
+    store_id = link(runtime)
+
+    summary, (errors, batches) = run(runtime, store_id, report(tmp_path, 100))
+
+    assert amazon.calls == []  # not one call to Amazon
+    assert [e.line_number for e in errors] == [4, 103]
+    assert "Return quantity" in errors[0].message
+    assert (summary.rows, summary.returns_new, summary.orders_new, summary.errors) == (
+        102,
+        100,
+        100,
+        2,
+    )
+    assert summary.returns_open == 100
+    assert count(runtime, models.Return) == 100
+    follow_ups = [f for batch in batches for f in batch.follow_ups]
+    assert {f.job for f in follow_ups} == {"dispatch_amazon_batch"}
+    assert sum(len(f.args[0]) for f in follow_ups) == 100  # every open return gets decided
+    assert sum(len(f.args[1]) for f in follow_ups) == 100  # every new order gets fetched
+    with runtime.db.session() as session:
+        assert all(breach is None for _, breach in verify_all(session))
+        rmas = session.scalars(select(models.Return.rma)).all()
+    assert all(rma and rma.startswith("R") for rma in rmas)
+
+
+@pytest.mark.usefixtures("runtime")
+def test_a_row_seen_twice_changes_nothing(runtime: Runtime, tmp_path: Path) -> None:
+    store_id = link(runtime)
+    path = report(tmp_path, 20)
+    run(runtime, store_id, path)
+    before = [count(runtime, m) for m in (models.Order, models.Return, models.ReturnLine)]
+
+    again, (_, batches) = run(runtime, store_id, path)
+
+    assert (again.returns_new, again.orders_new, again.lines_added) == (0, 0, 0)
+    assert again.returns_seen == 20
+    assert [count(runtime, m) for m in (models.Order, models.Return, models.ReturnLine)] == before
+    assert all(not batch.follow_ups for batch in batches)
+    assert count(runtime, models.LedgerEvent) == 20
+
+
+@pytest.mark.usefixtures("runtime")
+def test_an_order_already_stored_is_not_overwritten(runtime: Runtime, tmp_path: Path) -> None:
+    store_id = link(runtime)
+    path = report(tmp_path, 3)
+    with runtime.db.transaction() as session:
+        store = session.get_one(models.Store, store_id)
+        order = models.Order(
+            merchant_id=store.merchant_id,
+            store_id=store_id,
+            external_id="302-0000000-0000001",
+            number="302-0000000-0000001",
+            currency="EUR",
+            total_minor=12345,
+            placed_at=models.utcnow(),
+            raw={"source": "orders_api"},
+        )
+        session.add(order)
+
+    run(runtime, store_id, path)
+
+    with runtime.db.session() as session:
+        stored = session.scalar(
+            select(models.Order).where(models.Order.external_id == "302-0000000-0000001")
+        )
+        assert stored is not None
+        assert (stored.total_minor, stored.raw) == (12345, {"source": "orders_api"})
+        assert [line.sku for line in stored.lines] == ["SKU-0"]  # the missing line was added
+
+
+@pytest.mark.usefixtures("runtime")
+def test_fba_and_refunded_returns_are_history_and_never_refunded_again(
+    runtime: Runtime,
+) -> None:
+    store_id = link(runtime)
+
+    fba, (_, fba_batches) = run(runtime, store_id, FIXTURES / "fba_customer_returns.tsv")
+    _, (errors, batches) = run(runtime, store_id, FIXTURES / "returns_flat_file.tsv")
+
+    assert fba.returns_history == fba.returns_new > 0
+    assert fba.returns_open == 0
+    with runtime.db.session() as session:
+        returns = session.scalars(select(models.Return)).all()
+        refunds = session.scalars(select(models.Refund)).all()
+        fba_returns = [r for r in returns if (r.external_id or "").startswith("fba-")]
+        assert fba_returns and all(r.status == "CLOSED" for r in fba_returns)
+        refunded = {refund.return_id for refund in refunds}
+        assert refunded and all(refund.status == "issued" for refund in refunds)
+        for return_ in returns:
+            if return_.id in refunded:
+                assert return_.status == "CLOSED"
+                assert return_.refunded_at is not None
+        outbound = session.scalar(select(func.count()).select_from(models.OutboundAction))
+    assert outbound == 0
+    decided = {
+        rid for batch in fba_batches + batches for f in batch.follow_ups for rid in f.args[0]
+    }
+    assert decided.isdisjoint(refunded)
+    assert not decided & {r.id for r in fba_returns}
+    assert errors  # the fixture's odd rows are named
