@@ -21,13 +21,14 @@ to ``on_error`` with their line numbers and skipped. Each batch's follow-up job
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import JSON, Table, select
 from sqlalchemy.orm import Session
 
 from platforms.amazon import ReportedReturn, RowError
@@ -36,7 +37,7 @@ from .. import ledger
 from ..db import Database, models
 from ..db.mapping import address_to_dict
 from ..db.types import utcnow
-from ..domain import Money, OrderLine, Status
+from ..domain import OrderLine, Status
 from ..domain.events import EventKind
 from ..errors import NothingToDo
 from .common import FollowUp
@@ -223,13 +224,276 @@ class _NewReturn:
     lines: dict[str, Any]  # the return line's external id → its ReturnLine
 
 
+class _Rows:
+    """How the import writes one table's rows: the columns it fills, in that order, then every
+    other column with its default (so a column added to the model later is filled as an ORM
+    insert would fill it)."""
+
+    def __init__(self, model: type[models.Base], given: tuple[str, ...]) -> None:
+        self.table: Table = model.__table__  # type: ignore[assignment]
+        self.name = self.table.name
+        names = set(self.table.columns.keys())
+        unknown = [name for name in given if name not in names]
+        if unknown:
+            raise RuntimeError(f"{self.name} has no column(s) {unknown}")
+        self.rest = [c for c in self.table.columns if c.name not in given and c.name != "id"]
+        for column in self.rest:
+            if column.default is None and not column.nullable and column.server_default is None:
+                raise RuntimeError(f"{self.name}.{column.name} needs a value from the import")
+        self.given = given
+        self.columns = given + tuple(column.name for column in self.rest)
+
+
+_ORDERS = _Rows(
+    models.Order,
+    (
+        "id",
+        "merchant_id",
+        "store_id",
+        "customer_id",
+        "external_id",
+        "number",
+        "currency",
+        "total_minor",
+        "placed_at",
+        "delivered_at",
+        "shipping_address",
+        "shipped_from",
+        "export_reference",
+        "tags",
+        "raw",
+        "created_at",
+        "updated_at",
+    ),
+)
+_ORDER_LINES = _Rows(
+    models.OrderLine,
+    (
+        "id",
+        "order_id",
+        "external_id",
+        "sku",
+        "title",
+        "quantity",
+        "unit_price_minor",
+        "currency",
+        "weight_g",
+        "dimensions_mm",
+        "hs_code",
+        "origin_country",
+        "tags",
+        "delivered_at",
+    ),
+)
+_RETURNS = _Rows(
+    models.Return,
+    (
+        "id",
+        "merchant_id",
+        "store_id",
+        "order_id",
+        "external_id",
+        "rma",
+        "status",
+        "source",
+        "requested_at",
+        "buyer_address",
+        "note",
+        "resolution",
+        "ledger_head",
+        "ledger_length",
+        "refunded_at",
+        "closed_at",
+        "created_at",
+        "updated_at",
+    ),
+)
+_RETURN_LINES = _Rows(
+    models.ReturnLine,
+    (
+        "return_id",
+        "order_line_id",
+        "external_id",
+        "quantity",
+        "reason",
+        "condition",
+        "note",
+        "outcome",
+        "decision_reason",
+        "grade",
+    ),
+)
+_LEDGER = _Rows(
+    models.LedgerEvent,
+    ("return_id", "seq", "kind", "payload", "actor", "occurred_at", "prev_hash", "hash"),
+)
+_REFUNDS = _Rows(
+    models.Refund,
+    (
+        "return_id",
+        "sequence",
+        "idempotency_key",
+        "amount_minor",
+        "currency",
+        "status",
+        "trigger",
+        "kind",
+        "external_id",
+        "error",
+        "created_at",
+        "issued_at",
+    ),
+)
+
+
+class _Driver:
+    """The batch's statements given to the database driver itself, in the session's
+    transaction: SQLAlchemy's per-parameter processing would cost more than the rows. Primary
+    keys are taken before the inserts (PostgreSQL: the sequence's next values; SQLite: past
+    the largest id, under the write lock every transaction takes), so nothing is read back.
+    On PostgreSQL the rows go in by COPY, on SQLite by ``executemany``. JSON columns are
+    given their JSON text, datetimes what the column type makes of them."""
+
+    def __init__(self, session: Session) -> None:
+        connection = session.connection()
+        dialect = connection.dialect
+        self.postgres = dialect.name == "postgresql"
+        self.raw: Any = connection.connection.driver_connection
+        column_type = _table(models.Return).c.requested_at.type
+        stamp = column_type.dialect_impl(dialect).bind_processor(dialect)
+        self._stamp: Callable[[Any], Any] = stamp or (lambda value: value)
+        self._stamps: dict[datetime, Any] = {}
+        self._texts: dict[int, tuple[Any, str]] = {}
+        self._lists: dict[tuple[Any, ...], str] = {}
+        self._flat: dict[tuple[Any, ...], str] = {}
+
+    def stamp(self, value: datetime | None) -> Any:
+        """A datetime as the column type binds it (aware UTC; SQLite's text)."""
+        if value is None:
+            return None
+        found = self._stamps.get(value)
+        if found is None:
+            found = self._stamps[value] = self._stamp(value)
+        return found
+
+    def json(self, value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    def json_list(self, values: Iterable[Any]) -> str:
+        """The JSON text of a list of strings or numbers, made once per distinct list."""
+        key = tuple(values)
+        found = self._lists.get(key)
+        if found is None:
+            found = self._lists[key] = self.json(list(key))
+        return found
+
+    def json_flat(self, value: Mapping[str, Any]) -> str:
+        """The JSON text of a flat mapping (an order's ``raw``), made once per distinct one."""
+        try:
+            key = tuple(value.items())
+            found = self._flat.get(key)
+        except TypeError:  # a value that is a list or a mapping itself
+            return self.json(dict(value))
+        if found is None:
+            found = self._flat[key] = self.json(dict(value))
+        return found
+
+    def json_of(self, value: Any, as_json: Callable[[Any], Any]) -> str:
+        """The JSON text of ``as_json(value)`` for an object the rows share (the reader's
+        address, say), made once."""
+        found = self._texts.get(id(value))
+        if found is None or found[0] is not value:
+            found = self._texts[id(value)] = (value, self.json(as_json(value)))
+        return found[1]
+
+    def by_key(self, table: str, store_id: int, keys: list[str]) -> dict[str, int]:
+        """The ids of the store's rows of ``table`` (orders, returns) among ``keys``, their
+        external ids, one index look-up each (the planner may not know the table's size yet
+        in the middle of an import, and would scan the store's rows for every batch)."""
+        if self.postgres:
+            with self.raw.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT k.key, (SELECT t.id FROM {table} t "
+                    "WHERE t.store_id = %s AND t.external_id = k.key) "
+                    "FROM unnest(%s::text[]) AS k(key)",
+                    (store_id, keys),
+                )
+                found = cursor.fetchall()
+        else:
+            found = self.raw.execute(
+                f"SELECT external_id, id FROM {table} "
+                "WHERE store_id = ? AND external_id IN (SELECT value FROM json_each(?))",
+                (store_id, json.dumps(keys)),
+            ).fetchall()
+        return {str(key): int(row_id) for key, row_id in found if row_id is not None}
+
+    def fetch(self, sql: str, keys: list[int]) -> list[tuple[Any, ...]]:
+        """Rows of ``sql``, whose ``{in}`` is the test that a value is one of ``keys`` (one
+        parameter, whatever their number)."""
+        if self.postgres:
+            with self.raw.cursor() as cursor:
+                cursor.execute(sql.format(**{"in": "= ANY(%s)"}), (keys,))
+                return list(cursor.fetchall())
+        query = sql.format(**{"in": "IN (SELECT value FROM json_each(?))"})
+        return list(self.raw.execute(query, (json.dumps(keys),)).fetchall())
+
+    def ids(self, rows: _Rows, count: int) -> list[int]:
+        """``count`` new primary keys of the table, in increasing order."""
+        if count == 0:
+            return []
+        if self.postgres:
+            with self.raw.cursor() as cursor:
+                cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", (rows.name,))
+                (sequence,) = cursor.fetchone()
+                cursor.execute(
+                    "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+                    (sequence, count),
+                )
+                return sorted(int(value) for (value,) in cursor.fetchall())
+        (last,) = self.raw.execute(f"SELECT coalesce(max(id), 0) FROM {rows.name}").fetchone()
+        return list(range(int(last) + 1, int(last) + 1 + count))
+
+    def insert(self, rows: _Rows, values: list[tuple[Any, ...]]) -> None:
+        if not values:
+            return
+        rest = tuple(self._default(column) for column in rows.rest)
+        if rest:
+            values = [value + rest for value in values]
+        columns = ", ".join(rows.columns)
+        if self.postgres:
+            copying = f"COPY {rows.name} ({columns}) FROM STDIN"
+            with self.raw.cursor() as cursor, cursor.copy(copying) as copy:
+                write = copy.write_row
+                for value in values:
+                    write(value)
+            return
+        marks = ", ".join("?" * len(rows.columns))
+        self.raw.executemany(f"INSERT INTO {rows.name} ({columns}) VALUES ({marks})", values)
+
+    def _default(self, column: Any) -> Any:
+        default = column.default
+        if default is None:
+            return None
+        value = default.arg(None) if default.is_callable else default.arg
+        if value is None:
+            return None
+        if isinstance(column.type, JSON):
+            return self.json(value)
+        if isinstance(value, datetime):
+            return self.stamp(value)
+        return value
+
+
 class _BatchWriter:
-    """Stores one batch with a fixed number of statements: look-ups by ``IN``, bulk inserts
-    with RETURNING, and one bulk update of the new returns' RMA and ledger head."""
+    """Stores one batch with a fixed number of statements: look-ups by key list, primary keys
+    taken beforehand, and one bulk insert per table (the ledger's hash chains computed here,
+    so each new return is written once, with its RMA and ledger head)."""
 
     def __init__(self, session: Session, store: models.Store) -> None:
         self.session = session
         self.store = store
+        self.db = _Driver(session)
+        self.now = utcnow()
         self.summary = ImportSummary()
         self.open_returns: list[int] = []
         self.new_orders: list[int] = []
@@ -261,7 +525,7 @@ class _BatchWriter:
     ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
         """Every order of the batch stored (stubs for the new ones), with the lines the rows
         name: Amazon order id → our id, and Amazon order id → SKU → order line id."""
-        session, store = self.session, self.store
+        db, store = self.db, self.store
         orders: dict[str, ReportedReturn] = {}
         wanted: dict[str, dict[str, OrderLine]] = {}
         for row in reported:
@@ -272,77 +536,86 @@ class _BatchWriter:
                 known = skus.get(line.external_id)
                 if known is None or line.quantity > known.quantity:
                     skus[line.external_id] = line
-        order_table = _table(models.Order)
-        ids: dict[str, int] = dict(
-            session.execute(
-                select(models.Order.external_id, models.Order.id).where(
-                    models.Order.store_id == store.id, models.Order.external_id.in_(list(orders))
-                )
-            ).all()
-        )
+        ids = db.by_key("orders", store.id, list(orders))
+        found: dict[str, dict[str, int]] = {key: {} for key in orders}
+        if ids:  # only orders stored before have lines already
+            by_id = {order_id: key for key, order_id in ids.items()}
+            for line_id, order_id, external_id in db.fetch(
+                "SELECT id, order_id, external_id FROM order_lines WHERE order_id {in}",
+                list(by_id),
+            ):
+                found[by_id[order_id]][external_id] = int(line_id)
         fresh = [key for key in orders if key not in ids]
         if fresh:
-            now = utcnow()
-            values = [self._stub(orders[key], wanted[key], now) for key in fresh]
-            inserted = session.execute(
-                order_table.insert().returning(order_table.c.external_id, order_table.c.id),
-                values,
-            )
-            created: dict[str, int] = {str(key): int(order_id) for key, order_id in inserted}
-            ids.update(created)
-            self.summary.orders_new += len(created)
-            self.new_orders.extend(created.values())
-        by_id = {order_id: key for key, order_id in ids.items()}
-        found: dict[str, dict[str, int]] = {key: {} for key in orders}
-        line_table = _table(models.OrderLine)
-        for line_id, order_id, external_id in session.execute(
-            select(
-                models.OrderLine.id, models.OrderLine.order_id, models.OrderLine.external_id
-            ).where(models.OrderLine.order_id.in_(list(by_id)))
-        ):
-            found[by_id[order_id]][external_id] = line_id
+            stubs = []
+            for key, order_id in zip(fresh, db.ids(_ORDERS, len(fresh)), strict=True):
+                ids[key] = order_id
+                stubs.append(self._stub(order_id, orders[key], wanted[key]))
+                self.new_orders.append(order_id)
+            db.insert(_ORDERS, stubs)
+            self.summary.orders_new += len(fresh)
         missing = [
-            _line_values(ids[key], line)
+            (key, line)
             for key, skus in wanted.items()
             for sku, line in skus.items()
             if sku not in found[key]
         ]
         if missing:
-            for line_id, order_id, external_id in session.execute(
-                line_table.insert().returning(
-                    line_table.c.id, line_table.c.order_id, line_table.c.external_id
-                ),
-                missing,
+            values = []
+            for (key, line), line_id in zip(
+                missing, db.ids(_ORDER_LINES, len(missing)), strict=True
             ):
-                found[by_id[order_id]][external_id] = line_id
+                found[key][line.external_id] = line_id
+                values.append(self._line(line_id, ids[key], line))
+            db.insert(_ORDER_LINES, values)
         return ids, found
 
     def _stub(
-        self, row: ReportedReturn, lines: Mapping[str, OrderLine], now: datetime
-    ) -> dict[str, Any]:
-        order = row.order
-        total = Money.zero(order.currency)
+        self, order_id: int, row: ReportedReturn, lines: Mapping[str, OrderLine]
+    ) -> tuple[Any, ...]:
+        db, order, now = self.db, row.order, self.now
+        total = 0
         for line in lines.values():
             if line.unit_price.currency == order.currency:
-                total += line.unit_price * line.quantity
-        return {
-            "merchant_id": self.store.merchant_id,
-            "store_id": self.store.id,
-            "customer_id": None,
-            "external_id": order.external_id,
-            "number": order.number,
-            "currency": order.currency,
-            "total_minor": total.minor if not total.is_zero() else order.total.minor,
-            "placed_at": order.placed_at,
-            "delivered_at": order.delivered_at,
-            "shipping_address": address_to_dict(order.shipping_address),
-            "shipped_from": order.shipped_from,
-            "export_reference": order.export_reference,
-            "tags": list(order.tags),
-            "raw": dict(order.raw),
-            "created_at": now,
-            "updated_at": now,
-        }
+                total += line.unit_price.minor * line.quantity
+        return (
+            order_id,
+            self.store.merchant_id,
+            self.store.id,
+            None,
+            order.external_id,
+            order.number,
+            order.currency,
+            total or order.total.minor,
+            db.stamp(order.placed_at),
+            db.stamp(order.delivered_at),
+            db.json_of(order.shipping_address, address_to_dict),
+            order.shipped_from,
+            order.export_reference,
+            db.json_list(order.tags),
+            db.json_flat(order.raw),
+            db.stamp(now),
+            db.stamp(now),
+        )
+
+    def _line(self, line_id: int, order_id: int, line: OrderLine) -> tuple[Any, ...]:
+        db = self.db
+        return (
+            line_id,
+            order_id,
+            line.external_id,
+            line.sku,
+            line.title[:500],
+            line.quantity,
+            line.unit_price.minor,
+            line.unit_price.currency,
+            int(line.weight_kg * 1000),
+            db.json_list(int(d * 10) for d in line.dimensions_cm),
+            line.hs_code,
+            line.origin_country,
+            db.json_list(line.tags),
+            db.stamp(line.delivered_at),
+        )
 
     # returns -----------------------------------------------------------------------------
 
@@ -351,24 +624,16 @@ class _BatchWriter:
     ) -> tuple[dict[str, _NewReturn], dict[int, list[tuple[str, Any]]]]:
         """The batch's returns split into new ones (rows of one RMA joined) and lines to add
         to returns stored before."""
-        session, store = self.session, self.store
-        keys = list({row.request.external_id for row in reported})
-        stored: dict[str, int] = {
-            str(key): return_id
-            for key, return_id in session.execute(
-                select(models.Return.external_id, models.Return.id).where(
-                    models.Return.store_id == store.id, models.Return.external_id.in_(keys)
-                )
-            )
-        }
+        db, store = self.db, self.store
+        keys = list({row.request.external_id: None for row in reported})
+        stored = db.by_key("returns", store.id, keys)
         stored_lines: dict[int, set[str]] = {return_id: set() for return_id in stored.values()}
         if stored:
-            for return_id, external_id in session.execute(
-                select(models.ReturnLine.return_id, models.ReturnLine.external_id).where(
-                    models.ReturnLine.return_id.in_(list(stored.values()))
-                )
+            for return_id, external_id in db.fetch(
+                "SELECT return_id, external_id FROM return_lines WHERE return_id {in}",
+                list(stored.values()),
             ):
-                stored_lines[return_id].add(external_id)
+                stored_lines[int(return_id)].add(external_id)
         new: dict[str, _NewReturn] = {}
         additions: dict[int, list[tuple[str, Any]]] = {}
         for row in reported:
@@ -402,103 +667,82 @@ class _BatchWriter:
     ) -> None:
         if not new:
             return
-        session, store = self.session, self.store
-        now = utcnow()
-        values = []
-        for item in new.values():
+        db, store = self.db, self.store
+        merchant_id, store_id = store.merchant_id, store.id
+        now = db.stamp(self.now)
+        occurred = self.now.astimezone(UTC).replace(microsecond=0)
+        occurred_at = db.stamp(occurred)
+        no_address = db.json({})
+        returns, line_values, refunds, events = [], [], [], []
+        canonical, genesis = ledger.canonical_json, ledger.GENESIS
+        moment = canonical(occurred.isoformat())
+        return_ids = db.ids(_RETURNS, len(new))
+        for (key, item), return_id in zip(new.items(), return_ids, strict=True):
             row = item.reported
+            request = row.request
             status = _stored_status(row)
             settled = status is not Status.REQUESTED
-            at = row.delivered_at or row.request.requested_at
-            values.append(
-                {
-                    "merchant_id": store.merchant_id,
-                    "store_id": store.id,
-                    "order_id": order_ids[item.order_key],
-                    "external_id": row.request.external_id,
-                    "status": status.value,
-                    "source": "platform",
-                    "requested_at": row.request.requested_at,
-                    "buyer_address": {},
-                    "note": row.request.note,
-                    "resolution": row.request.resolution,
-                    "refunded_at": at if row.refunded is not None and settled else None,
-                    "closed_at": at if status is Status.CLOSED else None,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-        table = _table(models.Return)
-        inserted = session.execute(
-            table.insert().returning(table.c.external_id, table.c.id), values
-        )
-        ids: dict[str, int] = {str(key): int(return_id) for key, return_id in inserted}
-        line_values, refunds, events, heads = [], [], [], []
-        occurred = now.astimezone(UTC).replace(microsecond=0)
-        for key, item in new.items():
-            return_id = ids[key]
-            row = item.reported
-            status = _stored_status(row)
+            at = row.delivered_at or request.requested_at
             order_lines = lines_of_order[item.order_key]
             for line in item.lines.values():
                 line_values.append(_return_line(return_id, order_lines, line))
+            prev = genesis
             chain = _events(return_id, item, status)
-            prev = ledger.GENESIS
             for seq, (kind, payload, actor) in enumerate(chain, start=1):
-                digest = ledger.event_hash(prev, return_id, seq, kind, payload, actor, occurred)
-                events.append(
-                    {
-                        "return_id": return_id,
-                        "seq": seq,
-                        "kind": kind,
-                        "payload": payload,
-                        "actor": actor,
-                        "occurred_at": occurred,
-                        "prev_hash": prev,
-                        "hash": digest,
-                    }
-                )
+                text = canonical(payload)
+                digest = _event_hash(prev, return_id, seq, kind, text, actor, moment)
+                events.append((return_id, seq, kind, text, actor, occurred_at, prev, digest))
                 prev = digest
-            heads.append(
-                {"rid": return_id, "rma": _rma(return_id), "head": prev, "length": len(chain)}
-            )
-            if row.refunded is not None and status is not Status.REQUESTED:
-                refunds.append(
-                    {
-                        "return_id": return_id,
-                        "sequence": 1,
-                        "idempotency_key": f"amazon-report:{store.id}:{key}",
-                        "amount_minor": row.refunded.minor,
-                        "currency": row.refunded.currency,
-                        "status": "issued",
-                        "trigger": "platform",
-                        "kind": "refund",
-                        "external_id": "",
-                        "error": "",
-                        "created_at": now,
-                        "issued_at": row.delivered_at or row.request.requested_at,
-                    }
+            refunded = row.refunded is not None and settled
+            returns.append(
+                (
+                    return_id,
+                    merchant_id,
+                    store_id,
+                    order_ids[item.order_key],
+                    request.external_id,
+                    _rma(return_id),
+                    status.value,
+                    "platform",
+                    db.stamp(request.requested_at),
+                    no_address,
+                    request.note,
+                    request.resolution,
+                    prev,
+                    len(chain),
+                    db.stamp(at) if refunded else None,
+                    db.stamp(at) if status is Status.CLOSED else None,
+                    now,
+                    now,
                 )
-            if status is Status.REQUESTED:
+            )
+            if refunded and row.refunded is not None:
+                refunds.append(
+                    (
+                        return_id,
+                        1,
+                        f"amazon-report:{store_id}:{key}",
+                        row.refunded.minor,
+                        row.refunded.currency,
+                        "issued",
+                        "platform",
+                        "refund",
+                        "",
+                        "",
+                        now,
+                        db.stamp(at),
+                    )
+                )
+            if settled:
+                self.summary.returns_history += 1
+            else:
                 self.summary.returns_open += 1
                 self.open_returns.append(return_id)
-            else:
-                self.summary.returns_history += 1
         self.summary.returns_new += len(new)
-        session.execute(_table(models.ReturnLine).insert(), line_values)
-        session.execute(_table(models.LedgerEvent).insert(), events)
-        if refunds:
-            session.execute(_table(models.Refund).insert(), refunds)
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("rid"))
-            .values(
-                rma=bindparam("rma"),
-                ledger_head=bindparam("head"),
-                ledger_length=bindparam("length"),
-            ),
-            heads,
-        )
+        db.insert(_RETURNS, returns)
+        db.insert(_RETURN_LINES, line_values)
+        db.insert(_LEDGER, events)
+        db.insert(_REFUNDS, refunds)
 
     def _add_lines(
         self,
@@ -513,7 +757,8 @@ class _BatchWriter:
                 continue
             for order_key, line in lines:
                 values = _return_line(return_id, lines_of_order[order_key], line)
-                self.session.add(models.ReturnLine(**values))
+                named = dict(zip(_RETURN_LINES.given, values, strict=True))
+                self.session.add(models.ReturnLine(**named))
             ledger.append(
                 self.session,
                 return_,
@@ -544,7 +789,9 @@ def _stored_status(row: ReportedReturn) -> Status:
 def _events(
     return_id: int, item: _NewReturn, status: Status
 ) -> list[tuple[str, dict[str, Any], str]]:
-    """The new return's ledger: its request, and for a settled one what Amazon did."""
+    """The new return's ledger: its request, and for a settled one what Amazon did. The
+    payloads hold JSON values only, so their canonical JSON is both what is hashed and what
+    is stored (as ``ledger.append`` does)."""
     row = item.reported
     amazon: dict[str, Any] = {
         "status": row.amazon_status,
@@ -561,66 +808,62 @@ def _events(
         amazon["a_to_z_claim"] = True
     if not row.in_policy:
         amazon["in_policy"] = False
-    requested = {
+    requested: dict[str, Any] = {
         "rma": _rma(return_id),
         "order": row.order.number,
         "source": SOURCE,
         "lines": [
-            {"line": line.order_line_external_id, "quantity": line.quantity, "reason": line.reason}
+            {
+                "line": line.order_line_external_id,
+                "quantity": line.quantity,
+                "reason": line.reason.value,
+            }
             for line in item.lines.values()
         ],
         "amazon": amazon,
     }
-    chain = [(EventKind.RETURN_REQUESTED.value, _canonical(requested), "buyer")]
+    chain: list[tuple[str, dict[str, Any], str]] = [
+        (EventKind.RETURN_REQUESTED.value, requested, "buyer")
+    ]
     if status is Status.REQUESTED:
         return chain
     if row.refunded is not None:
         refund = {"amount": str(row.refunded), "by": PLATFORM, "source": SOURCE}
-        chain.append((EventKind.REFUND_ISSUED.value, _canonical(refund), PLATFORM))
+        chain.append((EventKind.REFUND_ISSUED.value, refund, PLATFORM))
     settled = {"by": PLATFORM, "amazon_status": row.amazon_status, "fulfilment": row.fulfilment}
     if status is Status.DECLINED:
         settled["outcome"] = "declined"
-    chain.append((_FINAL_EVENT[status].value, _canonical(settled), PLATFORM))
+    chain.append((_FINAL_EVENT[status].value, settled, PLATFORM))
     return chain
 
 
-def _return_line(return_id: int, order_lines: Mapping[str, int], line: Any) -> dict[str, Any]:
-    return {
-        "return_id": return_id,
-        "order_line_id": order_lines[line.order_line_external_id],
-        "external_id": line.external_id,
-        "quantity": line.quantity,
-        "reason": line.reason.value,
-        "condition": line.condition.value,
-        "note": line.note,
-        "outcome": "",
-        "decision_reason": "",
-        "grade": "",
-    }
+def _event_hash(
+    prev: str, return_id: int, seq: int, kind: str, payload: str, actor: str, moment: str
+) -> str:
+    """``ledger.event_hash`` of an event whose payload's canonical JSON is made already
+    (``moment``: the canonical JSON of ``occurred_at.isoformat()``): the same canonical body,
+    keys in order, without encoding the payload a second time."""
+    body = (
+        f'{{"actor":{ledger.canonical_json(actor)},"kind":{ledger.canonical_json(kind)},'
+        f'"occurred_at":{moment},"payload":{payload},"return_id":{return_id},"seq":{seq}}}'
+    )
+    return hashlib.sha256((prev + body).encode()).hexdigest()
 
 
-def _line_values(order_id: int, line: OrderLine) -> dict[str, Any]:
-    return {
-        "order_id": order_id,
-        "external_id": line.external_id,
-        "sku": line.sku,
-        "title": line.title[:500],
-        "quantity": line.quantity,
-        "unit_price_minor": line.unit_price.minor,
-        "currency": line.unit_price.currency,
-        "weight_g": int(line.weight_kg * 1000),
-        "dimensions_mm": [int(d * 10) for d in line.dimensions_cm],
-        "hs_code": line.hs_code,
-        "origin_country": line.origin_country,
-        "tags": list(line.tags),
-        "delivered_at": line.delivered_at,
-    }
-
-
-def _canonical(payload: dict[str, Any]) -> dict[str, Any]:
-    """What the ledger stores is what was hashed (as ``ledger.append`` does)."""
-    loaded: dict[str, Any] = json.loads(ledger.canonical_json(payload))
-    return loaded
+def _return_line(return_id: int, order_lines: Mapping[str, int], line: Any) -> tuple[Any, ...]:
+    """A return line's values, in ``_RETURN_LINES``' column order."""
+    return (
+        return_id,
+        order_lines[line.order_line_external_id],
+        line.external_id,
+        line.quantity,
+        line.reason.value,
+        line.condition.value,
+        line.note,
+        "",
+        "",
+        "",
+    )
 
 
 def _table(model: type[models.Base]) -> Table:

@@ -3,6 +3,7 @@ line numbers, settled returns kept as history and never refunded again."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,29 @@ def test_fba_and_refunded_returns_are_history_and_never_refunded_again(
     assert decided.isdisjoint(refunded)
     assert not decided & {r.id for r in fba_returns}
     assert errors  # the fixture's odd rows are named
+
+
+@pytest.mark.usefixtures("runtime")
+def test_keys_taken_before_the_inserts_follow_on_across_batches(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    store_id = link(runtime)
+
+    summary, _ = run(runtime, store_id, report(tmp_path, 30))  # batches of 7
+
+    assert summary.returns_new == 30
+    with runtime.db.session() as session:
+        returns = session.scalars(select(models.Return).order_by(models.Return.id)).all()
+        assert len({r.id for r in returns}) == len({r.order_id for r in returns}) == 30
+        for return_ in returns:
+            assert return_.rma == f"R{return_.id:07d}"
+            assert return_.ledger_length == 1 and len(return_.ledger_head) == 64
+            assert return_.requested_at == datetime(2025, 7, 14, tzinfo=UTC)
+            assert return_.order.placed_at == datetime(2025, 7, 10, tzinfo=UTC)
+            [line] = return_.lines
+            assert line.order_line.order_id == return_.order_id
+            assert line.order_line.sku == return_.order.lines[0].sku
+        stamps = session.execute(
+            select(models.Return.created_at, models.Order.created_at).join(models.Order)
+        ).all()
+    assert all(a.tzinfo is not None and b.tzinfo is not None for a, b in stamps)
