@@ -211,6 +211,10 @@ class LocationSource(Protocol):
 
 @runtime_checkable
 class InventoryPublisher(Protocol):
+    """Puts returned goods graded resellable back on sale. A platform whose ``dispose`` of
+    RESTOCKED goods already does so (Shopify) says ``restocks_on_dispose = True`` as a class
+    attribute, and is not asked twice."""
+
     def restock(self, idempotency_key: str, sku: str, quantity: int) -> PushResult: ...
 
 

@@ -20,7 +20,7 @@ from ..db.types import utcnow
 from ..domain import Money, ReturnRequest
 from ..domain.events import EventKind
 from ..errors import NotFound, NothingToDo, PermanentError
-from ..ports import PushResult, ReturnCreator, ReturnPublisher, VariantSource
+from ..ports import InventoryPublisher, PushResult, ReturnCreator, ReturnPublisher, VariantSource
 from . import outbox
 from .common import FollowUp, lock_return, record
 from .lifecycle import try_resolve
@@ -90,6 +90,9 @@ def prepare(
     elif action.action == "dispose":
         dispositions = [tuple(d) for d in payload["dispositions"]]
         invoke = lambda a: a.dispose(key, external, dispositions)  # noqa: E731
+    elif action.action == "restock":
+        items = [(str(sku), int(quantity)) for sku, quantity in payload["items"]]
+        invoke = lambda a: _restock(a, key, items)  # noqa: E731
     elif action.action == "close":
         invoke = lambda a: a.close(key, external)  # noqa: E731
     elif action.action == "refund":
@@ -125,6 +128,19 @@ def _exchange(
     if not isinstance(adapter, VariantSource):
         raise PermanentError("this platform sends no exchanges: ask for a refund instead")
     return adapter.exchange(key, external, order_external, lines)
+
+
+def _restock(adapter: Any, key: str, items: list[tuple[str, int]]) -> PushResult:
+    """Each SKU under its own key, so a retry after a partial success adds nothing twice."""
+    if not isinstance(adapter, InventoryPublisher):
+        return PushResult(details={"skipped": "this platform keeps no stock Helloword updates"})
+    if getattr(adapter, "restocks_on_dispose", False):
+        return PushResult(details={"skipped": "the platform restocked with the disposal"})
+    done = [adapter.restock(f"{key}:{sku}", sku, quantity) for sku, quantity in items]
+    return PushResult(
+        already_done=all(r.already_done for r in done),
+        details={"restocked": [[sku, quantity] for sku, quantity in items]},
+    )
 
 
 def push(adapter: Any, call: Call) -> PushResult:

@@ -85,6 +85,15 @@ def grade(
             ]
         },
     )
+    resellable: dict[str, int] = {}
+    for i, g in grades.items():
+        if g == "resellable" and approved[i].order_line.sku:
+            sku = approved[i].order_line.sku
+            resellable[sku] = resellable.get(sku, 0) + approved[i].quantity
+    if resellable:  # back on sale, where the platform's disposal does not do it already
+        follow_ups += outbox.publish(
+            session, return_, "restock", {"items": sorted([s, q] for s, q in resellable.items())}
+        )
     follow_ups += request_refund(session, return_, trigger="inspected")
     follow_ups += try_resolve(session, return_)
     return follow_ups

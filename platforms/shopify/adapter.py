@@ -73,6 +73,7 @@ class ShopifyPlatform:
     """One Shopify store, through the platform ports."""
 
     slug = "shopify"
+    restocks_on_dispose = True  # returnProcess / dispose RESTOCKED puts goods back on sale
 
     def __init__(
         self,
