@@ -33,6 +33,7 @@ class OptionKind(StrEnum):
     OWN_SHIPMENT = "own_shipment"
     KEEP_ITEM = "keep_item"
     DONATE = "donate"
+    PLATFORM_LABEL = "platform_label"  # the platform gave the buyer its own return label
 
 
 @dataclass(frozen=True, slots=True)

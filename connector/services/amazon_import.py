@@ -776,6 +776,20 @@ class _BatchWriter:
         self.session.flush()
 
 
+def _platform_label(row: ReportedReturn) -> dict[str, Any]:
+    """The return label Amazon gave the buyer of a seller-fulfilled return, when the report
+    names its tracking: routing then buys no label of its own (``services/logistics``)."""
+    if row.fulfilment != "MFN" or not row.tracking_number:
+        return {}
+    label: dict[str, Any] = {
+        "carrier": row.carrier or "amazon",
+        "tracking_number": row.tracking_number,
+    }
+    if row.label_cost is not None and row.label_paid_by.lower() == "seller":
+        label["cost"] = {"amount": str(row.label_cost.amount), "currency": row.label_cost.currency}
+    return {"platform_label": label}
+
+
 def _stored_status(row: ReportedReturn) -> Status:
     """REQUESTED for a seller-fulfilled return still open on Amazon and not refunded (the
     policy decides it); otherwise what Amazon settled: CLOSED, DECLINED or CANCELED."""
@@ -812,6 +826,7 @@ def _events(
         "rma": _rma(return_id),
         "order": row.order.number,
         "source": SOURCE,
+        **_platform_label(row),
         "lines": [
             {
                 "line": line.order_line_external_id,

@@ -34,7 +34,16 @@ from ..domain import (
 from ..domain.events import EventKind
 from ..errors import NothingToDo, PermanentError, RetryableError, ValidationError
 from ..papers import CustomsLine, CustomsPapers, render_customs_invoice
-from ..routing import Candidate, Destination, Item, OptionKind, Route, RoutingSettings, route
+from ..routing import (
+    Candidate,
+    Destination,
+    Item,
+    OptionKind,
+    Route,
+    RouteOption,
+    RoutingSettings,
+    route,
+)
 from . import fx, outbox
 from .common import FollowUp, lock_return, move, record
 from .destinations import routing_settings
@@ -129,6 +138,9 @@ def plan_route(session: Session, return_id: int, carrier_for: CarrierFor) -> Pla
     return_ = session.get(models.Return, return_id)
     if return_ is None or return_.status != Status.APPROVED or return_.route:
         raise NothingToDo(f"return {return_id} needs no route")
+    given = platform_label(session, return_)
+    if given is not None:
+        return _on_platform_label(session, return_, given)
     lines = approved_lines(return_)
     currency = return_.order.currency
     value = Money.zero(currency)
@@ -158,6 +170,55 @@ def plan_route(session: Session, return_id: int, carrier_for: CarrierFor) -> Pla
         goods,
         carrier_for,
         returnless=return_.returnless,
+    )
+
+
+def platform_label(session: Session, return_: models.Return) -> dict[str, Any] | None:
+    """The return label the platform already gave the buyer (Amazon's prepaid label for a
+    seller-fulfilled return), as the request recorded it: ``carrier``, ``tracking_number`` and
+    ``cost`` when the seller pays it. None when Helloword is to find the way back."""
+    requested = session.scalar(
+        select(models.LedgerEvent.payload)
+        .where(
+            models.LedgerEvent.return_id == return_.id,
+            models.LedgerEvent.kind == EventKind.RETURN_REQUESTED.value,
+        )
+        .order_by(models.LedgerEvent.seq)
+        .limit(1)
+    )
+    label = (requested or {}).get("platform_label")
+    return label if isinstance(label, dict) and label.get("tracking_number") else None
+
+
+def _on_platform_label(session: Session, return_: models.Return, label: dict[str, Any]) -> Plan:
+    """The one way back there is: the platform's label. Nothing to compare or buy; its cost,
+    when the seller pays it, is the shipping."""
+    merchant = session.get(models.Merchant, return_.merchant_id)
+    assert merchant is not None
+    currency = merchant.currency
+    zero = Money.zero(currency)
+    cost = label.get("cost")
+    shipping = zero
+    if cost:
+        shipping = Money.of(cost["amount"], cost["currency"])
+        if shipping.currency != currency:
+            shipping = fx.load(session).convert(shipping, currency)
+    option = RouteOption(
+        id=OptionKind.PLATFORM_LABEL.value,
+        kind=OptionKind.PLATFORM_LABEL,
+        destination="",
+        carrier=str(label.get("carrier", "")),
+        service="",
+        shipping=shipping,
+        handling=zero,
+        duties=zero,
+        recovery=zero,
+        time_cost=zero,
+        transit_days=0,
+    )
+    return Plan(
+        Route(option.id, currency, (option,)),
+        ("the buyer ships on the return label the platform gave them",),
     )
 
 
@@ -278,7 +339,7 @@ def plan_fulfilment(session: Session, return_id: int) -> Purchase | None:
     if return_ is None or return_.status != Status.APPROVED or not return_.route:
         raise NothingToDo(f"return {return_id} is not waiting for fulfilment")
     option = chosen_option(return_)
-    if return_.returnless or option["kind"] == OptionKind.OWN_SHIPMENT.value:
+    if return_.returnless or option["kind"] in _NOTHING_TO_BUY:
         return None
     destination = session.scalar(
         select(models.Destination).where(
@@ -472,10 +533,19 @@ def customs_papers(
     )
 
 
+_NOTHING_TO_BUY = (OptionKind.OWN_SHIPMENT.value, OptionKind.PLATFORM_LABEL.value)
+
+
 def fulfil_without_label(session: Session, return_id: int) -> list[FollowUp]:
-    """A route that buys nothing: the returnless refund, or instructions for the buyer's own
-    shipment."""
+    """A route that buys nothing: the returnless refund, instructions for the buyer's own
+    shipment, or the label the platform gave the buyer."""
     return_ = lock_return(session, return_id)
+    if (
+        return_.status == Status.APPROVED
+        and return_.route
+        and chosen_option(return_)["kind"] == OptionKind.PLATFORM_LABEL.value
+    ):
+        return _ship_on_platform_label(session, return_)
     if (
         return_.status == Status.APPROVED
         and not return_.returnless
@@ -503,6 +573,46 @@ def grant_returnless(session: Session, return_id: int) -> list[FollowUp]:
         },
     )
     return request_refund(session, return_, trigger="returnless")
+
+
+def _ship_on_platform_label(session: Session, return_: models.Return) -> list[FollowUp]:
+    """Keep the platform's label as the return's shipment (tracked like any, bought by no
+    one here) and wait for the parcel."""
+    label = platform_label(session, return_)
+    if label is None:
+        raise PermanentError(f"return {return_.rma} lost the platform label its route chose")
+    carrier = str(label.get("carrier") or "platform").lower()
+    tracking_number = str(label["tracking_number"])
+    cost = label.get("cost")
+    price = (
+        Money.of(cost["amount"], cost["currency"]) if cost else Money.zero(return_.order.currency)
+    )
+    known = session.scalar(
+        select(models.Shipment.id).where(
+            models.Shipment.carrier == carrier, models.Shipment.tracking_number == tracking_number
+        )
+    )
+    if known is None:
+        session.add(
+            models.Shipment(
+                return_id=return_.id,
+                kind=OptionKind.PLATFORM_LABEL.value,
+                carrier=carrier,
+                service="",
+                tracking_number=tracking_number,
+                status=TrackingStatus.LABEL_CREATED.value,
+                price_minor=price.minor,
+                currency=price.currency,
+            )
+        )
+    move(
+        session,
+        return_,
+        Status.AWAITING_SHIPMENT,
+        EventKind.LABEL_ISSUED,
+        {"by": "platform", "carrier": carrier, "tracking_number": tracking_number},
+    )
+    return []
 
 
 def _request_own_shipment(session: Session, return_: models.Return) -> list[FollowUp]:

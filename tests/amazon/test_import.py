@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -194,3 +195,52 @@ def test_keys_taken_before_the_inserts_follow_on_across_batches(
             select(models.Return.created_at, models.Order.created_at).join(models.Order)
         ).all()
     assert all(a.tzinfo is not None and b.tzinfo is not None for a, b in stamps)
+
+
+def test_a_return_on_amazons_own_label_is_not_given_a_second_one(
+    app: Any, runtime: Runtime, tmp_path: Path
+) -> None:
+    """Amazon gave the buyer a prepaid label (the report names its tracking): routing keeps
+    that label as the shipment and buys none."""
+    from connector import jobs
+    from connector.services import policies
+    from tests.services.test_refunds import drain
+
+    store_id = link(runtime)
+    path = tmp_path / "labelled.tsv"
+    fields = [""] * len(HEADER.split("\t"))
+    fields[:12] = [
+        "302-7777777-0000001", "10-Jul-2025", "14-Jul-2025", "Approved", "RMA77777", "",
+        "AmazonPrePaidLabel", "5.40", "EUR", "DHL", "JJD000390007766554", "Seller",
+    ]  # fmt: skip
+    fields[15:20] = ["SKU-LBL", "Wool hat", "1", "CR-DEFECTIVE", "Y"]
+    fields[24] = "19.00"
+    path.write_text(HEADER + "\n" + "\t".join(fields) + "\n", encoding="utf-8")
+    with runtime.db.transaction() as session:
+        merchant_id = session.get(models.Store, store_id).merchant_id
+        policies.save(session, merchant_id, {"defaults": {"window_days": 3650}})
+    run(runtime, store_id, path)
+    with runtime.db.session() as session:
+        return_id = session.scalars(select(models.Return.id)).one()
+
+    with app.app_context():
+        jobs.enqueue(runtime, "decide_return", return_id, job_id=f"decide_return:{return_id}")
+        drain(app)
+
+    with runtime.db.session() as session:
+        return_ = session.get(models.Return, return_id)
+        shipments = session.scalars(
+            select(models.Shipment).where(models.Shipment.return_id == return_id)
+        ).all()
+        bought = session.scalars(
+            select(models.OutboundAction).where(models.OutboundAction.action == "buy_label")
+        ).all()
+        assert return_.status == "AWAITING_SHIPMENT"
+        assert return_.route["chosen"] == "platform_label"
+        assert [(o["kind"], o["shipping"]) for o in return_.route["options"]] == [
+            ("platform_label", "5.40")
+        ]
+    assert [(s.kind, s.carrier, s.tracking_number) for s in shipments] == [
+        ("platform_label", "dhl", "JJD000390007766554")
+    ]
+    assert bought == []
