@@ -38,6 +38,31 @@ def test_a_revoked_authorisation_marks_the_store_and_keeps_it(
         assert "through" not in store.settings["returns_import"]  # the window is read again
 
 
+def test_the_scheduled_import_stores_the_reported_returns_and_remembers_how_far_it_got(
+    app: Flask, runtime: Runtime, amazon: FakeAmazon
+) -> None:
+    store_id = link(runtime)
+    amazon.queue_report((FIXTURES / "returns_flat_file.tsv").read_bytes(), gzip=True)
+
+    with app.app_context():
+        first = jobs.import_amazon_returns(store_id)
+        again = jobs.import_amazon_returns(store_id)  # the same hour: nothing new to read
+
+    with runtime.db.session() as session:
+        store = session.get_one(models.Store, store_id)
+        returns = session.scalar(
+            select(func.count())
+            .select_from(models.Return)
+            .where(models.Return.store_id == store_id)
+        )
+        progress = store.settings["returns_import"]
+    assert "follow_ups" in first
+    assert returns and returns > 0
+    assert progress["status"] == "done" and progress["through"]
+    assert "imported up to" in again["skipped"]
+    assert amazon.calls.count("createReport") == 1
+
+
 def test_stores_add_amazon_links_the_account_with_its_marketplaces(
     app: Flask, runtime: Runtime
 ) -> None:
