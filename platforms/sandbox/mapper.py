@@ -11,7 +11,7 @@ with the path of the field at fault (``line_items[1].price: …``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -27,6 +27,10 @@ from connector.domain import (
     ReturnRequest,
 )
 from connector.domain.money import CURRENCIES
+from platforms.payload import mapping as _mapping
+from platforms.payload import optional_time as _optional_time
+from platforms.payload import required_time as _time
+from platforms.payload import where as _where
 
 RETURN_STATUSES = frozenset({"requested", "open", "declined", "closed", "canceled"})
 
@@ -246,16 +250,6 @@ def _properties(value: object, path: str) -> tuple[str, ...]:
 # --- fields ----------------------------------------------------------------------------
 
 
-def _where(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _mapping(value: object, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{path}: expected an object, got {type(value).__name__}")
-    return value
-
-
 def _id(data: Mapping[str, Any], key: str, path: str = "") -> str:
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, int | str) or str(value).strip() == "":
@@ -297,26 +291,3 @@ def _money(data: Mapping[str, Any], key: str, currency: str, path: str = "") -> 
     if money.amount != amount:
         raise ValueError(f"{where}: {value} has more decimals than {currency} allows")
     return money
-
-
-def _time(data: Mapping[str, Any], key: str, path: str = "") -> datetime:
-    moment = _optional_time(data, key, path)
-    if moment is None:
-        raise ValueError(f"{_where(path, key)}: missing")
-    return moment
-
-
-def _optional_time(data: Mapping[str, Any], key: str, path: str = "") -> datetime | None:
-    value = data.get(key)
-    if value is None or value == "":
-        return None
-    where = _where(path, key)
-    if not isinstance(value, str):
-        raise ValueError(f"{where}: expected an ISO 8601 time, got {value!r}")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{where}: not an ISO 8601 time: {value!r}") from None
-    if moment.tzinfo is None:
-        raise ValueError(f"{where}: time has no UTC offset: {value!r}")
-    return moment.astimezone(UTC)
