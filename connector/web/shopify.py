@@ -23,7 +23,6 @@ import secrets
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, redirect, request
-from markupsafe import escape
 
 from platforms.shopify.oauth import (
     AccessGrant,
@@ -37,6 +36,7 @@ from ..errors import PermanentError, RetryableError
 from ..jobs import enqueue_all
 from ..runtime import Runtime, current_runtime
 from ..services import installs
+from .linking import answer as _answer
 
 shopify = Blueprint("shopify", __name__, url_prefix="/shopify")
 
@@ -187,18 +187,3 @@ def _not_configured() -> Response:
         "Shopify app not configured",
         "this installation has no Shopify app: set SHOPIFY_API_KEY and SHOPIFY_API_SECRET",
     )
-
-
-def _answer(status: int, title: str, message: str, data: dict[str, Any] | None = None) -> Response:
-    """A page for the merchant's browser, or JSON for a client that asks for it."""
-    accepted = request.accept_mimetypes
-    if accepted["application/json"] > accepted["text/html"]:
-        answer = jsonify(data if data is not None else {"error": message})
-        answer.status_code = status
-        return answer
-    page = (
-        "<!doctype html><html lang=en><meta charset=utf-8>"
-        f"<title>Helloword: {escape(title)}</title>"
-        f"<h1>{escape(title)}</h1><p>{escape(message)}</p></html>"
-    )
-    return Response(page, status=status, mimetype="text/html")

@@ -413,10 +413,8 @@ def test_a_refund_refused_before_amazon_acted_can_go_at_once(
 
 
 @pytest.fixture
-def redis(redis_url: str) -> Iterator[Redis]:
-    if not redis_url:
-        pytest.skip("the embedded-defaults run has no shared Redis server")
-    client = Redis.from_url(redis_url)
+def redis(shared_redis_url: str) -> Iterator[Redis]:
+    client = Redis.from_url(shared_redis_url)
     yield client
     client.close()
 

@@ -29,10 +29,8 @@ QUOTA = {"errors": [{"code": "QuotaExceeded", "message": "You exceeded your quot
 
 
 @pytest.fixture
-def redis(redis_url: str) -> Iterator[Redis]:
-    if not redis_url:
-        pytest.skip("the embedded-defaults run has no shared Redis server")
-    client = Redis.from_url(redis_url)
+def redis(shared_redis_url: str) -> Iterator[Redis]:
+    client = Redis.from_url(shared_redis_url)
     yield client
     client.close()
 

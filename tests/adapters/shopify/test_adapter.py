@@ -577,11 +577,9 @@ def test_store_credit_receipts_are_shared_through_redis(
     make_adapter: Callable[..., ShopifyPlatform],
     store: FakeShopify,
     case: Case,
-    redis_url: str,
+    shared_redis_url: str,
 ) -> None:
-    if not redis_url:
-        pytest.skip("the embedded-defaults run has no shared Redis server")
-    redis = Redis.from_url(redis_url)
+    redis = Redis.from_url(shared_redis_url)
     keys = f"helloword:shopify:receipt:{SHOP}:*"
     try:
         first, second = make_adapter(redis=redis), make_adapter(redis=redis)

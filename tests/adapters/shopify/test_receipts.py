@@ -26,10 +26,8 @@ def test_a_kept_receipt_is_found_as_already_done() -> None:
     assert receipts.find("credit:2") is None
 
 
-def test_receipts_in_redis_are_seen_by_every_worker(redis_url: str) -> None:
-    if not redis_url:
-        pytest.skip("the embedded-defaults run has no shared Redis server")
-    redis = Redis.from_url(redis_url)
+def test_receipts_in_redis_are_seen_by_every_worker(shared_redis_url: str) -> None:
+    redis = Redis.from_url(shared_redis_url)
     shop = f"receipts-{uuid.uuid4().hex[:8]}.myshopify.com"
     try:
         Receipts(shop, redis).keep("restock:9", RESULT)

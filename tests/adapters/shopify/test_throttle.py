@@ -29,10 +29,8 @@ LOW = ThrottleStatus(maximum_available=2000.0, currently_available=50.0, restore
 
 
 @pytest.fixture
-def redis(redis_url: str) -> Iterator[Redis]:
-    if not redis_url:
-        pytest.skip("the embedded-defaults run has no shared Redis server")
-    client = Redis.from_url(redis_url)
+def redis(shared_redis_url: str) -> Iterator[Redis]:
+    client = Redis.from_url(shared_redis_url)
     yield client
     client.close()
 
