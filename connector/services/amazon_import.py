@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,17 +34,18 @@ from sqlalchemy import JSON, Table, select
 from sqlalchemy.orm import Session
 
 from platforms.amazon import ReportedReturn, RowError
+from platforms.amazon.returns_report import ReportedLine
 
 from .. import ledger
 from ..db import Database, models
 from ..db.mapping import address_to_dict
 from ..db.types import utcnow
-from ..domain import OrderLine, Status
+from ..domain import Address, Money, OrderLine, Status
 from ..domain.events import EventKind
 from ..errors import NothingToDo
 from .common import FollowUp
 
-BATCH_ROWS = 500  # returns stored per transaction
+BATCH_ROWS = 2000  # returns stored per transaction
 SOURCE = "amazon_report"
 PLATFORM = "amazon"
 IMPORT_KEY = "returns_import"
@@ -93,23 +96,42 @@ def import_rows(
     on_batch: Callable[[Batch], None] | None = None,
 ) -> ImportSummary:
     """Store the rows of a returns report (``parse_returns_report``'s output) for the Amazon
-    store, committing every ``batch_rows`` returns. ``NothingToDo`` if the store is gone."""
-    total = ImportSummary()
-    pending: list[ReportedReturn] = []
-    read = errors = 0
+    store, committing every ``batch_rows`` returns. ``NothingToDo`` if the store is gone.
 
-    def flush() -> None:
-        nonlocal read, errors
-        with db.transaction() as session:
-            batch = store_batch(session, store_id, pending)
+    On PostgreSQL the report is read one batch ahead, in a thread of its own, so the reading
+    goes on while the server stores the batch before (the thread holds Python's lock only
+    while the writer waits on the server). SQLite stores in this process, so reading ahead
+    would only take turns with it."""
+    total = ImportSummary()
+    batches = _batches(rows, batch_rows, on_error)
+    if not db.is_sqlite:
+        batches = _read_ahead(batches)
+    for pending, read, errors in batches:
+        if pending:
+            with db.transaction() as session:
+                batch = store_batch(session, store_id, pending)
+        else:
+            batch = Batch(ImportSummary())
         batch.summary.rows += read
         batch.summary.errors += errors
         total.add(batch.summary)
-        pending.clear()
-        read = errors = 0
         if on_batch is not None:
             on_batch(batch)
+    return total
 
+
+_Pending = tuple[list[ReportedReturn], int, int]  # returns, rows read, rows with errors
+
+
+def _batches(
+    rows: Iterable[tuple[int, ReportedReturn | RowError]],
+    batch_rows: int,
+    on_error: Callable[[RowError], None] | None,
+) -> Iterator[_Pending]:
+    """The report's returns in batches of ``batch_rows``, with the count of rows each covers
+    (errors included); errors go to ``on_error`` as they are met."""
+    pending: list[ReportedReturn] = []
+    read = errors = 0
     for _, parsed in rows:
         if isinstance(parsed, RowError):
             read += 1
@@ -117,13 +139,54 @@ def import_rows(
             if on_error is not None:
                 on_error(parsed)
             continue
-        read += len(parsed.request.lines)  # one report row per SKU of the RMA
+        read += len(parsed.lines)  # one report row per SKU of the RMA
         pending.append(parsed)
         if len(pending) >= batch_rows:
-            flush()
+            yield pending, read, errors
+            pending, read, errors = [], 0, 0
     if pending or read:
-        flush()
-    return total
+        yield pending, read, errors
+
+
+def _read_ahead(batches: Iterator[_Pending], depth: int = 2) -> Iterator[_Pending]:
+    """``batches``, produced by a thread up to ``depth`` ahead of the consumer. What the
+    reading raises is raised here, in its place; a consumer that stops early stops the
+    thread before returning (the report's file may be closed right after)."""
+    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not offer(("batch", batch)):
+                    return
+        except BaseException as error:  # handed to the consumer, which raises it
+            offer(("error", error))
+            return
+        offer(("end", None))
+
+    reader = threading.Thread(target=produce, name="amazon-report-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            kind, value = ready.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        reader.join()
 
 
 def store_batch(session: Session, store_id: int, reported: list[ReportedReturn]) -> Batch:
@@ -220,8 +283,7 @@ def needs_relinking(session: Session, store_id: int, error: str) -> None:
 @dataclass
 class _NewReturn:
     reported: ReportedReturn
-    order_key: str
-    lines: dict[str, Any]  # the return line's external id → its ReturnLine
+    lines: dict[str, ReportedLine]  # by SKU
 
 
 class _Rows:
@@ -229,7 +291,11 @@ class _Rows:
     other column with its default (so a column added to the model later is filled as an ORM
     insert would fill it)."""
 
-    def __init__(self, model: type[models.Base], given: tuple[str, ...]) -> None:
+    def __init__(
+        self, model: type[models.Base], given: tuple[str, ...], free: tuple[str, ...] = ()
+    ) -> None:
+        """``free``: the given columns whose text comes from the report (or holds JSON made
+        of it), so may hold anything, and is escaped for COPY."""
         self.table: Table = model.__table__  # type: ignore[assignment]
         self.name = self.table.name
         names = set(self.table.columns.keys())
@@ -242,6 +308,10 @@ class _Rows:
                 raise RuntimeError(f"{self.name}.{column.name} needs a value from the import")
         self.given = given
         self.columns = given + tuple(column.name for column in self.rest)
+        self.free = tuple(given.index(name) for name in free)
+        self.nullable = tuple(
+            index for index, name in enumerate(given) if self.table.c[name].nullable
+        )
 
 
 _ORDERS = _Rows(
@@ -250,13 +320,11 @@ _ORDERS = _Rows(
         "id",
         "merchant_id",
         "store_id",
-        "customer_id",
         "external_id",
         "number",
         "currency",
         "total_minor",
         "placed_at",
-        "delivered_at",
         "shipping_address",
         "shipped_from",
         "export_reference",
@@ -265,6 +333,7 @@ _ORDERS = _Rows(
         "created_at",
         "updated_at",
     ),
+    free=("external_id", "number"),
 )
 _ORDER_LINES = _Rows(
     models.OrderLine,
@@ -282,8 +351,8 @@ _ORDER_LINES = _Rows(
         "hs_code",
         "origin_country",
         "tags",
-        "delivered_at",
     ),
+    free=("external_id", "sku", "title"),
 )
 _RETURNS = _Rows(
     models.Return,
@@ -307,6 +376,7 @@ _RETURNS = _Rows(
         "created_at",
         "updated_at",
     ),
+    free=("external_id",),
 )
 _RETURN_LINES = _Rows(
     models.ReturnLine,
@@ -322,10 +392,12 @@ _RETURN_LINES = _Rows(
         "decision_reason",
         "grade",
     ),
+    free=("external_id", "note"),
 )
 _LEDGER = _Rows(
     models.LedgerEvent,
     ("return_id", "seq", "kind", "payload", "actor", "occurred_at", "prev_hash", "hash"),
+    free=("payload",),
 )
 _REFUNDS = _Rows(
     models.Refund,
@@ -343,7 +415,28 @@ _REFUNDS = _Rows(
         "created_at",
         "issued_at",
     ),
+    free=("idempotency_key",),
 )
+
+
+_STUB_LINE = OrderLine("", "", "", 1, Money.zero("EUR"))  # a stub's defaults: weight, size
+_STUB_WEIGHT_G = int(_STUB_LINE.weight_kg * 1000)
+_STUB_DIMENSIONS_MM = json.dumps([int(d * 10) for d in _STUB_LINE.dimensions_cm])
+_NO_TAGS = "[]"
+
+
+def _copy_escape(text: str) -> str:
+    """Text as COPY's text format needs it: backslash, tab and line breaks escaped."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _copy_value(value: Any) -> str:
+    """A constant (a column's default) in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    return _copy_escape(str(value))
 
 
 class _Driver:
@@ -362,10 +455,42 @@ class _Driver:
         column_type = _table(models.Return).c.requested_at.type
         stamp = column_type.dialect_impl(dialect).bind_processor(dialect)
         self._stamp: Callable[[Any], Any] = stamp or (lambda value: value)
+        if self.postgres:  # COPY's text: ISO 8601 with the offset
+            self._stamp = datetime.isoformat
+        self._formats: dict[str, str] = {}
         self._stamps: dict[datetime, Any] = {}
-        self._texts: dict[int, tuple[Any, str]] = {}
-        self._lists: dict[tuple[Any, ...], str] = {}
-        self._flat: dict[tuple[Any, ...], str] = {}
+        self._texts: dict[str, str] = {}
+        self.locking = False  # rows found are locked FOR KEY SHARE (``bulk``)
+
+    def bulk(self, store: models.Store) -> None:
+        """Set the transaction up for bulk writing. On PostgreSQL its commit does not wait for
+        the disk (a batch lost to a crash is read again by the next import: rows are keyed by
+        RMA), and, where the role may (a superuser, or ``GRANT SET ON PARAMETER
+        session_replication_role``), the per-row foreign-key triggers are off for this
+        transaction alone, as for a restore: they cost more than the rows themselves. The
+        import keeps the same guarantees by construction: every row it writes refers to a row
+        written in the same transaction, or to one it has locked ``FOR KEY SHARE`` as the
+        trigger would (the store and merchant here, and the orders and lines it finds)."""
+        if not self.postgres:
+            return
+        with self.raw.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+            may = "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
+            if self.raw.info.server_version >= 150000:
+                may += " OR has_parameter_privilege('session_replication_role', 'SET')"
+            cursor.execute(f"SELECT coalesce({may}, false)")
+            (allowed,) = cursor.fetchone()
+            if not allowed:
+                return
+            cursor.execute("SET LOCAL session_replication_role = replica")
+            cursor.execute(
+                "SELECT s.id FROM stores s JOIN merchants m ON m.id = s.merchant_id "
+                "WHERE s.id = %s FOR KEY SHARE OF s, m",
+                (store.id,),
+            )
+            if cursor.fetchone() is None:
+                raise NothingToDo(f"store {store.id} is gone")
+        self.locking = True
 
     def stamp(self, value: datetime | None) -> Any:
         """A datetime as the column type binds it (aware UTC; SQLite's text)."""
@@ -379,43 +504,33 @@ class _Driver:
     def json(self, value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
 
-    def json_list(self, values: Iterable[Any]) -> str:
-        """The JSON text of a list of strings or numbers, made once per distinct list."""
-        key = tuple(values)
-        found = self._lists.get(key)
+    def address(self, country: str) -> str:
+        """The JSON text of a stub order's shipping address: only the marketplace's country."""
+        found = self._texts.get(country)
         if found is None:
-            found = self._lists[key] = self.json(list(key))
+            found = self._texts[country] = self.json(
+                address_to_dict(Address("", "", "", "", country))
+            )
         return found
 
-    def json_flat(self, value: Mapping[str, Any]) -> str:
-        """The JSON text of a flat mapping (an order's ``raw``), made once per distinct one."""
-        try:
-            key = tuple(value.items())
-            found = self._flat.get(key)
-        except TypeError:  # a value that is a list or a mapping itself
-            return self.json(dict(value))
+    def order_raw(self, marketplace_id: str) -> str:
+        """The JSON text of a stub order's ``raw``: where it came from."""
+        key = f"raw:{marketplace_id}"
+        found = self._texts.get(key)
         if found is None:
-            found = self._flat[key] = self.json(dict(value))
+            value = {"source": "returns_report", "marketplace_id": marketplace_id}
+            found = self._texts[key] = self.json(value)
         return found
-
-    def json_of(self, value: Any, as_json: Callable[[Any], Any]) -> str:
-        """The JSON text of ``as_json(value)`` for an object the rows share (the reader's
-        address, say), made once."""
-        found = self._texts.get(id(value))
-        if found is None or found[0] is not value:
-            found = self._texts[id(value)] = (value, self.json(as_json(value)))
-        return found[1]
 
     def by_key(self, table: str, store_id: int, keys: list[str]) -> dict[str, int]:
         """The ids of the store's rows of ``table`` (orders, returns) among ``keys``, their
-        external ids, one index look-up each (the planner may not know the table's size yet
-        in the middle of an import, and would scan the store's rows for every batch)."""
+        external ids, in one statement (its keys in one parameter)."""
         if self.postgres:
+            lock = " FOR KEY SHARE" if self.locking and table == "orders" else ""
             with self.raw.cursor() as cursor:
                 cursor.execute(
-                    f"SELECT k.key, (SELECT t.id FROM {table} t "
-                    "WHERE t.store_id = %s AND t.external_id = k.key) "
-                    "FROM unnest(%s::text[]) AS k(key)",
+                    f"SELECT external_id, id FROM {table} "
+                    f"WHERE store_id = %s AND external_id = ANY(%s){lock}",
                     (store_id, keys),
                 )
                 found = cursor.fetchall()
@@ -425,14 +540,16 @@ class _Driver:
                 "WHERE store_id = ? AND external_id IN (SELECT value FROM json_each(?))",
                 (store_id, json.dumps(keys)),
             ).fetchall()
-        return {str(key): int(row_id) for key, row_id in found if row_id is not None}
+        return {str(key): int(row_id) for key, row_id in found}
 
-    def fetch(self, sql: str, keys: list[int]) -> list[tuple[Any, ...]]:
+    def fetch(self, sql: str, keys: list[int], *, parents: bool = False) -> list[tuple[Any, ...]]:
         """Rows of ``sql``, whose ``{in}`` is the test that a value is one of ``keys`` (one
-        parameter, whatever their number)."""
+        parameter, whatever their number); ``parents``: rows the batch's rows will refer to,
+        locked as ``bulk`` says."""
         if self.postgres:
+            lock = " FOR KEY SHARE" if self.locking and parents else ""
             with self.raw.cursor() as cursor:
-                cursor.execute(sql.format(**{"in": "= ANY(%s)"}), (keys,))
+                cursor.execute(sql.format(**{"in": "= ANY(%s)"}) + lock, (keys,))
                 return list(cursor.fetchall())
         query = sql.format(**{"in": "IN (SELECT value FROM json_each(?))"})
         return list(self.raw.execute(query, (json.dumps(keys),)).fetchall())
@@ -456,19 +573,48 @@ class _Driver:
     def insert(self, rows: _Rows, values: list[tuple[Any, ...]]) -> None:
         if not values:
             return
-        rest = tuple(self._default(column) for column in rows.rest)
+        if self.postgres:
+            copying = f"COPY {rows.name} ({', '.join(rows.columns)}) FROM STDIN"
+            with self.raw.cursor() as cursor, cursor.copy(copying) as copy:
+                copy.write(self._copy_text(rows, values))
+            return
+        rest = self._rest(rows)
         if rest:
             values = [value + rest for value in values]
-        columns = ", ".join(rows.columns)
-        if self.postgres:
-            copying = f"COPY {rows.name} ({columns}) FROM STDIN"
-            with self.raw.cursor() as cursor, cursor.copy(copying) as copy:
-                write = copy.write_row
-                for value in values:
-                    write(value)
-            return
         marks = ", ".join("?" * len(rows.columns))
-        self.raw.executemany(f"INSERT INTO {rows.name} ({columns}) VALUES ({marks})", values)
+        self.raw.executemany(
+            f"INSERT INTO {rows.name} ({', '.join(rows.columns)}) VALUES ({marks})", values
+        )
+
+    def _copy_text(self, rows: _Rows, values: list[tuple[Any, ...]]) -> str:
+        """The rows in COPY's text format, written here rather than value by value by the
+        driver (several times faster): each row through one format string, with None as
+        ``\\N`` and the report's text escaped where it holds a backslash, tab or line break.
+        Every other value is a number or text made here (stamps as ISO 8601)."""
+        found = self._formats.get(rows.name)
+        if found is None:
+            rest = "".join(f"\t{_copy_value(value)}" for value in self._rest(rows))
+            found = "\t".join(["%s"] * len(rows.given)) + rest.replace("%", "%%") + "\n"
+            self._formats[rows.name] = found
+        form, nullable, free = found, rows.nullable, rows.free
+        escape = _copy_escape
+        lines = []
+        for value in values:
+            if nullable or free:
+                cells = list(value)
+                for index in free:
+                    text = cells[index]
+                    if text and not (text.isprintable() and "\\" not in text):
+                        cells[index] = escape(text)  # (a tab or a line break is not printable)
+                for index in nullable:
+                    if cells[index] is None:
+                        cells[index] = "\\N"
+                value = tuple(cells)
+            lines.append(form % value)
+        return "".join(lines)
+
+    def _rest(self, rows: _Rows) -> tuple[Any, ...]:
+        return tuple(self._default(column) for column in rows.rest)
 
     def _default(self, column: Any) -> Any:
         default = column.default
@@ -497,10 +643,12 @@ class _BatchWriter:
         self.summary = ImportSummary()
         self.open_returns: list[int] = []
         self.new_orders: list[int] = []
+        self._units: dict[tuple[Money | None, int, str], tuple[int, str]] = {}
 
     def write(self, reported: list[ReportedReturn]) -> Batch:
         if not reported:
             return Batch(self.summary)
+        self.db.bulk(self.store)
         order_ids, lines_of_order = self._order_lines(reported)
         new, additions = self._returns(reported)
         self._insert_returns(new, order_ids, lines_of_order)
@@ -527,15 +675,17 @@ class _BatchWriter:
         name: Amazon order id → our id, and Amazon order id → SKU → order line id."""
         db, store = self.db, self.store
         orders: dict[str, ReportedReturn] = {}
-        wanted: dict[str, dict[str, OrderLine]] = {}
+        wanted: dict[str, dict[str, ReportedLine]] = {}
         for row in reported:
-            key = row.order.external_id
-            orders.setdefault(key, row)
-            skus = wanted.setdefault(key, {})
-            for line in row.order.lines:
-                known = skus.get(line.external_id)
-                if known is None or line.quantity > known.quantity:
-                    skus[line.external_id] = line
+            key = row.order_external_id
+            skus = wanted.get(key)
+            if skus is None:
+                orders[key] = row
+                skus = wanted[key] = {}
+            for line in row.lines:
+                known = skus.get(line.sku)
+                if known is None or line.ordered > known.ordered:
+                    skus[line.sku] = line
         ids = db.by_key("orders", store.id, list(orders))
         found: dict[str, dict[str, int]] = {key: {} for key in orders}
         if ids:  # only orders stored before have lines already
@@ -543,6 +693,7 @@ class _BatchWriter:
             for line_id, order_id, external_id in db.fetch(
                 "SELECT id, order_id, external_id FROM order_lines WHERE order_id {in}",
                 list(by_id),
+                parents=True,
             ):
                 found[by_id[order_id]][external_id] = int(line_id)
         fresh = [key for key in orders if key not in ids]
@@ -565,67 +716,77 @@ class _BatchWriter:
             for (key, line), line_id in zip(
                 missing, db.ids(_ORDER_LINES, len(missing)), strict=True
             ):
-                found[key][line.external_id] = line_id
-                values.append(self._line(line_id, ids[key], line))
+                found[key][line.sku] = line_id
+                values.append(self._line(line_id, ids[key], line, orders[key].currency))
             db.insert(_ORDER_LINES, values)
         return ids, found
 
     def _stub(
-        self, order_id: int, row: ReportedReturn, lines: Mapping[str, OrderLine]
+        self, order_id: int, row: ReportedReturn, lines: Mapping[str, ReportedLine]
     ) -> tuple[Any, ...]:
-        db, order, now = self.db, row.order, self.now
+        db, now, currency = self.db, self.now, row.currency
         total = 0
         for line in lines.values():
-            if line.unit_price.currency == order.currency:
-                total += line.unit_price.minor * line.quantity
+            minor, in_currency = self._unit(line, currency)
+            if in_currency == currency:
+                total += minor * line.ordered
         return (
             order_id,
             self.store.merchant_id,
             self.store.id,
-            None,
-            order.external_id,
-            order.number,
-            order.currency,
-            total or order.total.minor,
-            db.stamp(order.placed_at),
-            db.stamp(order.delivered_at),
-            db.json_of(order.shipping_address, address_to_dict),
-            order.shipped_from,
-            order.export_reference,
-            db.json_list(order.tags),
-            db.json_flat(order.raw),
+            row.order_external_id,
+            row.order_external_id,
+            currency,
+            total or row.total.minor,
+            db.stamp(row.placed_at),
+            db.address(row.country),
+            "",
+            "",
+            _NO_TAGS,
+            db.order_raw(row.marketplace_id),
             db.stamp(now),
             db.stamp(now),
         )
 
-    def _line(self, line_id: int, order_id: int, line: OrderLine) -> tuple[Any, ...]:
-        db = self.db
+    def _line(
+        self, line_id: int, order_id: int, line: ReportedLine, currency: str
+    ) -> tuple[Any, ...]:
+        minor, in_currency = self._unit(line, currency)
         return (
             line_id,
             order_id,
-            line.external_id,
+            line.sku,
             line.sku,
             line.title[:500],
-            line.quantity,
-            line.unit_price.minor,
-            line.unit_price.currency,
-            int(line.weight_kg * 1000),
-            db.json_list(int(d * 10) for d in line.dimensions_cm),
-            line.hs_code,
-            line.origin_country,
-            db.json_list(line.tags),
-            db.stamp(line.delivered_at),
+            line.ordered,
+            minor,
+            in_currency,
+            _STUB_WEIGHT_G,
+            _STUB_DIMENSIONS_MM,
+            "",
+            "",
+            _NO_TAGS,
         )
+
+    def _unit(self, line: ReportedLine, currency: str) -> tuple[int, str]:
+        """The line's unit price in minor units and its currency, worked out once per
+        amount and quantity."""
+        key = (line.amount, line.ordered, currency)
+        found = self._units.get(key)
+        if found is None:
+            unit = line.unit_price(currency)
+            found = self._units[key] = (unit.minor, unit.currency)
+        return found
 
     # returns -----------------------------------------------------------------------------
 
     def _returns(
         self, reported: list[ReportedReturn]
-    ) -> tuple[dict[str, _NewReturn], dict[int, list[tuple[str, Any]]]]:
+    ) -> tuple[dict[str, _NewReturn], dict[int, list[tuple[str, str, ReportedLine]]]]:
         """The batch's returns split into new ones (rows of one RMA joined) and lines to add
         to returns stored before."""
         db, store = self.db, self.store
-        keys = list({row.request.external_id: None for row in reported})
+        keys = list({row.external_id: None for row in reported})
         stored = db.by_key("returns", store.id, keys)
         stored_lines: dict[int, set[str]] = {return_id: set() for return_id in stored.values()}
         if stored:
@@ -635,28 +796,28 @@ class _BatchWriter:
             ):
                 stored_lines[int(return_id)].add(external_id)
         new: dict[str, _NewReturn] = {}
-        additions: dict[int, list[tuple[str, Any]]] = {}
+        additions: dict[int, list[tuple[str, str, ReportedLine]]] = {}
         for row in reported:
-            key = row.request.external_id
+            key = row.external_id
             if key in stored:
                 have = stored_lines[stored[key]]
                 lacking = [
-                    (row.order.external_id, line)
-                    for line in row.request.lines
-                    if line.external_id not in have
+                    (row.order_external_id, key, line)
+                    for line in row.lines
+                    if f"{key}:{line.sku}" not in have
                 ]
-                have.update(line.external_id for _, line in lacking)
+                have.update(f"{key}:{line.sku}" for _, _, line in lacking)
                 if lacking:
                     additions.setdefault(stored[key], []).extend(lacking)
                 else:
                     self.summary.returns_seen += 1
                 continue
-            if key in new:  # the same RMA further down the same batch
-                for line in row.request.lines:
-                    new[key].lines.setdefault(line.external_id, line)
+            item = new.get(key)
+            if item is not None:  # the same RMA further down the same batch
+                for line in row.lines:
+                    item.lines.setdefault(line.sku, line)
                 continue
-            lines = {line.external_id: line for line in row.request.lines}
-            new[key] = _NewReturn(row, row.order.external_id, lines)
+            new[key] = _NewReturn(row, {line.sku: line for line in row.lines})
         return new, additions
 
     def _insert_returns(
@@ -674,40 +835,45 @@ class _BatchWriter:
         occurred_at = db.stamp(occurred)
         no_address = db.json({})
         returns, line_values, refunds, events = [], [], [], []
-        canonical, genesis = ledger.canonical_json, ledger.GENESIS
-        moment = canonical(occurred.isoformat())
+        moment = ledger.canonical_json(occurred.isoformat())
+        requested_kind = EventKind.RETURN_REQUESTED.value
+        refund_kind = EventKind.REFUND_ISSUED.value
         return_ids = db.ids(_RETURNS, len(new))
         for (key, item), return_id in zip(new.items(), return_ids, strict=True):
             row = item.reported
-            request = row.request
             status = _stored_status(row)
             settled = status is not Status.REQUESTED
-            at = row.delivered_at or request.requested_at
-            order_lines = lines_of_order[item.order_key]
-            for line in item.lines.values():
-                line_values.append(_return_line(return_id, order_lines, line))
-            prev = genesis
-            chain = _events(return_id, item, status)
-            for seq, (kind, payload, actor) in enumerate(chain, start=1):
-                text = canonical(payload)
+            at = row.delivered_at or row.requested_at
+            order_lines = lines_of_order[row.order_external_id]
+            lines = item.lines.values()
+            for line in lines:
+                line_values.append(_return_line(return_id, order_lines, key, line))
+            rma = _rma(return_id)
+            chain = [(requested_kind, _requested(rma, row, lines), "buyer")]
+            refunded = row.refunded is not None and settled
+            if settled:
+                if refunded:
+                    chain.append((refund_kind, _refund_payload(row), PLATFORM))
+                chain.append((_FINAL_EVENT[status].value, _settled(row, status), PLATFORM))
+            prev = ledger.GENESIS
+            for seq, (kind, text, actor) in enumerate(chain, start=1):
                 digest = _event_hash(prev, return_id, seq, kind, text, actor, moment)
                 events.append((return_id, seq, kind, text, actor, occurred_at, prev, digest))
                 prev = digest
-            refunded = row.refunded is not None and settled
             returns.append(
                 (
                     return_id,
                     merchant_id,
                     store_id,
-                    order_ids[item.order_key],
-                    request.external_id,
-                    _rma(return_id),
+                    order_ids[row.order_external_id],
+                    key,
+                    rma,
                     status.value,
                     "platform",
-                    db.stamp(request.requested_at),
+                    db.stamp(row.requested_at),
                     no_address,
-                    request.note,
-                    request.resolution,
+                    "",
+                    "refund",
                     prev,
                     len(chain),
                     db.stamp(at) if refunded else None,
@@ -746,7 +912,7 @@ class _BatchWriter:
 
     def _add_lines(
         self,
-        additions: dict[int, list[tuple[str, Any]]],
+        additions: dict[int, list[tuple[str, str, ReportedLine]]],
         lines_of_order: dict[str, dict[str, int]],
     ) -> None:
         """Lines a stored return lacked (a report that split its rows differently): added
@@ -755,8 +921,8 @@ class _BatchWriter:
             return_ = self.session.get(models.Return, return_id, with_for_update=True)
             if return_ is None:
                 continue
-            for order_key, line in lines:
-                values = _return_line(return_id, lines_of_order[order_key], line)
+            for order_key, key, line in lines:
+                values = _return_line(return_id, lines_of_order[order_key], key, line)
                 named = dict(zip(_RETURN_LINES.given, values, strict=True))
                 self.session.add(models.ReturnLine(**named))
             ledger.append(
@@ -766,14 +932,31 @@ class _BatchWriter:
                 {
                     "source": SOURCE,
                     "lines_added": [
-                        {"line": line.order_line_external_id, "quantity": line.quantity}
-                        for _, line in lines
+                        {"line": line.sku, "quantity": line.quantity} for _, _, line in lines
                     ],
                 },
                 actor=PLATFORM,
             )
             self.summary.lines_added += len(lines)
         self.session.flush()
+
+
+def _stored_status(row: ReportedReturn) -> Status:
+    """REQUESTED for a seller-fulfilled return still open on Amazon and not refunded (the
+    policy decides it); otherwise what Amazon settled: CLOSED, DECLINED or CANCELED."""
+    if row.fulfilment != "MFN" or row.refunded is not None:
+        return Status.CLOSED
+    if row.status in OPEN_ON_AMAZON:
+        return Status.REQUESTED
+    return row.status if row.status in _FINAL_EVENT else Status.CLOSED
+
+
+# --- the ledger's payloads ----------------------------------------------------------------
+#
+# A new return's ledger is its request and, for a settled one, what Amazon did. Each payload
+# is written here as its canonical JSON (``ledger.canonical_json``: keys sorted, no spaces,
+# text unescaped), which is both what is hashed and what is stored, as ``ledger.append``
+# does; building the text directly spares a dict and a sorting encoder per event.
 
 
 def _platform_label(row: ReportedReturn) -> dict[str, Any]:
@@ -790,66 +973,113 @@ def _platform_label(row: ReportedReturn) -> dict[str, Any]:
     return {"platform_label": label}
 
 
-def _stored_status(row: ReportedReturn) -> Status:
-    """REQUESTED for a seller-fulfilled return still open on Amazon and not refunded (the
-    policy decides it); otherwise what Amazon settled: CLOSED, DECLINED or CANCELED."""
-    if row.fulfilment != "MFN" or row.refunded is not None:
-        return Status.CLOSED
-    if row.status in OPEN_ON_AMAZON:
-        return Status.REQUESTED
-    return row.status if row.status in _FINAL_EVENT else Status.CLOSED
+def _requested(rma: str, row: ReportedReturn, lines: Iterable[ReportedLine]) -> str:
+    """The canonical JSON of the request's payload: ``{"amazon": {...}, "lines": [...],
+    "order": …, "platform_label": {...}, "rma": …, "source": …}``. What rows share (their
+    status, marketplace, carrier, label cost…) is written once per kind of row."""
+    key = (
+        row.a_to_z_claim,
+        row.fulfilment,
+        row.in_policy,
+        row.label_cost,
+        row.label_paid_by,
+        row.marketplace_id,
+        row.amazon_status,
+        bool(row.tracking_number),
+        row.carrier,
+    )
+    parts = _PARTS.get(key)
+    if parts is None:
+        parts = _request_parts(row)
+        if len(_PARTS) < _TEXTS_KEPT:
+            _PARTS[key] = parts
+    head, middle, label = parts
+    tracking = _text(row.tracking_number) if row.tracking_number else ""
+    items = ",".join(_line_text(line) for line in lines)
+    return (
+        f'{head}{row.line_number}{middle}{tracking}{"}" if tracking else ""}}},"lines":[{items}],'
+        f'"order":{_text(row.order_external_id)},{label}{tracking}{"}," if label else ""}'
+        f'"rma":{_text(rma)},"source":"{SOURCE}"}}'
+    )
 
 
-def _events(
-    return_id: int, item: _NewReturn, status: Status
-) -> list[tuple[str, dict[str, Any], str]]:
-    """The new return's ledger: its request, and for a settled one what Amazon did. The
-    payloads hold JSON values only, so their canonical JSON is both what is hashed and what
-    is stored (as ``ledger.append`` does)."""
-    row = item.reported
-    amazon: dict[str, Any] = {
-        "status": row.amazon_status,
-        "fulfilment": row.fulfilment,
-        "marketplace_id": row.order.raw.get("marketplace_id", ""),
-        "line_number": row.line_number,
-    }
-    if row.tracking_number:
-        amazon["tracking"] = {"carrier": row.carrier, "number": row.tracking_number}
-    if row.label_cost is not None:
-        amazon["label_cost"] = str(row.label_cost)
-        amazon["label_paid_by"] = row.label_paid_by
-    if row.a_to_z_claim:
-        amazon["a_to_z_claim"] = True
+_PARTS: dict[tuple[Any, ...], tuple[str, str, str]] = {}
+_LINES: dict[tuple[str, int, str], str] = {}
+
+
+def _request_parts(row: ReportedReturn) -> tuple[str, str, str]:
+    """The request payload's text around a row's own values (line number, tracking number):
+    up to ``"line_number":``, from there up to the tracking number, and the platform label
+    up to its tracking number (empty when there is none). Keys in sorted order."""
+    head = ['"a_to_z_claim":true'] if row.a_to_z_claim else []
+    head.append(f'"fulfilment":{_text(row.fulfilment)}')
     if not row.in_policy:
-        amazon["in_policy"] = False
-    requested: dict[str, Any] = {
-        "rma": _rma(return_id),
-        "order": row.order.number,
-        "source": SOURCE,
-        **_platform_label(row),
-        "lines": [
-            {
-                "line": line.order_line_external_id,
-                "quantity": line.quantity,
-                "reason": line.reason.value,
-            }
-            for line in item.lines.values()
-        ],
-        "amazon": amazon,
-    }
-    chain: list[tuple[str, dict[str, Any], str]] = [
-        (EventKind.RETURN_REQUESTED.value, requested, "buyer")
-    ]
-    if status is Status.REQUESTED:
-        return chain
-    if row.refunded is not None:
-        refund = {"amount": str(row.refunded), "by": PLATFORM, "source": SOURCE}
-        chain.append((EventKind.REFUND_ISSUED.value, refund, PLATFORM))
-    settled = {"by": PLATFORM, "amazon_status": row.amazon_status, "fulfilment": row.fulfilment}
-    if status is Status.DECLINED:
-        settled["outcome"] = "declined"
-    chain.append((_FINAL_EVENT[status].value, settled, PLATFORM))
-    return chain
+        head.append('"in_policy":false')
+    if row.label_cost is not None:
+        head.append(f'"label_cost":{_text(str(row.label_cost))}')
+        head.append(f'"label_paid_by":{_text(row.label_paid_by)}')
+    head.append('"line_number":')
+    middle = f',"marketplace_id":{_text(row.marketplace_id)},"status":{_text(row.amazon_status)}'
+    if row.tracking_number:
+        middle += f',"tracking":{{"carrier":{_text(row.carrier)},"number":'
+    label = _platform_label(row).get("platform_label")
+    shown = ""
+    if label is not None:
+        cost = label.get("cost")
+        priced = (
+            f'"cost":{{"amount":{_text(cost["amount"])},"currency":{_text(cost["currency"])}}},'
+            if cost
+            else ""
+        )
+        shown = f'"platform_label":{{"carrier":{_text(label["carrier"])},{priced}"tracking_number":'
+    return '{"amazon":{' + ",".join(head), middle, shown
+
+
+def _line_text(line: ReportedLine) -> str:
+    key = (line.sku, line.quantity, line.reason.value)
+    found = _LINES.get(key)
+    if found is None:
+        found = (
+            f'{{"line":{_text(line.sku)},"quantity":{line.quantity},'
+            f'"reason":{_text(line.reason.value)}}}'
+        )
+        if len(_LINES) < _TEXTS_KEPT:
+            _LINES[key] = found
+    return found
+
+
+def _refund_payload(row: ReportedReturn) -> str:
+    return f'{{"amount":{_known(str(row.refunded))},"by":"{PLATFORM}","source":"{SOURCE}"}}'
+
+
+def _settled(row: ReportedReturn, status: Status) -> str:
+    outcome = ',"outcome":"declined"' if status is Status.DECLINED else ""
+    return (
+        f'{{"amazon_status":{_known(row.amazon_status)},"by":"{PLATFORM}",'
+        f'"fulfilment":{_known(row.fulfilment)}{outcome}}}'
+    )
+
+
+def _text(value: str) -> str:
+    """A JSON string as ``ledger.canonical_json`` writes it (non-ASCII left as it is)."""
+    if value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    return json.dumps(value, ensure_ascii=False)
+
+
+_TEXTS: dict[str, str] = {}
+_TEXTS_KEPT = 10_000
+
+
+def _known(value: str) -> str:
+    """``_text`` of a value that repeats from row to row (a status, a carrier, a SKU), made
+    once each."""
+    found = _TEXTS.get(value)
+    if found is None:
+        found = _text(value)
+        if len(_TEXTS) < _TEXTS_KEPT:
+            _TEXTS[value] = found
+    return found
 
 
 def _event_hash(
@@ -859,18 +1089,20 @@ def _event_hash(
     (``moment``: the canonical JSON of ``occurred_at.isoformat()``): the same canonical body,
     keys in order, without encoding the payload a second time."""
     body = (
-        f'{{"actor":{ledger.canonical_json(actor)},"kind":{ledger.canonical_json(kind)},'
+        f'{{"actor":{_known(actor)},"kind":{_known(kind)},'
         f'"occurred_at":{moment},"payload":{payload},"return_id":{return_id},"seq":{seq}}}'
     )
     return hashlib.sha256((prev + body).encode()).hexdigest()
 
 
-def _return_line(return_id: int, order_lines: Mapping[str, int], line: Any) -> tuple[Any, ...]:
+def _return_line(
+    return_id: int, order_lines: Mapping[str, int], key: str, line: ReportedLine
+) -> tuple[Any, ...]:
     """A return line's values, in ``_RETURN_LINES``' column order."""
     return (
         return_id,
-        order_lines[line.order_line_external_id],
-        line.external_id,
+        order_lines[line.sku],
+        f"{key}:{line.sku}",
         line.quantity,
         line.reason.value,
         line.condition.value,

@@ -33,10 +33,9 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from connector.domain import (
     Address,
@@ -97,6 +96,30 @@ _MFN_COLUMNS = {
     "refunded amount": "refunded_amount",
     "category": "category",
 }
+# The cells a seller-fulfilled row is read from, in the order ``_Reader._mfn`` takes them.
+_MFN_CELLS = (
+    "amazon_rma_id",
+    "order_id",
+    "merchant_sku",
+    "return_quantity",
+    "currency_code",
+    "return_reason",
+    "return_request_date",
+    "order_date",
+    "return_delivery_date",
+    "order_quantity",
+    "order_amount",
+    "return_request_status",
+    "item_name",
+    "tracking_id",
+    "return_carrier",
+    "label_cost",
+    "label_to_be_paid_by",
+    "refunded_amount",
+    "in_policy",
+    "a_to_z_claim",
+    "is_prime",
+)
 _MFN_REQUIRED = (
     "order_id",
     "return_request_date",
@@ -236,16 +259,48 @@ class RowError:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
+class ReportedLine:
+    """One SKU of a reported return, as the row gives it: the returned quantity and Amazon's
+    reason, and what the row says of the order line (title, quantity ordered, amount)."""
+
+    sku: str
+    quantity: int
+    reason: Reason
+    note: str
+    title: str
+    ordered: int  # the order line's quantity (at least the returned one)
+    amount: Money | None  # the row's order amount, for ``ordered`` units
+    condition: Condition = Condition.UNUSED
+
+    def unit_price(self, currency: str) -> Money:
+        """The price of one unit ordered: the amount shared over the units (none: zero)."""
+        amount = self.amount
+        if amount is None:
+            return Money.zero(currency)
+        if self.ordered <= 1:
+            return amount
+        return Money.of(amount.amount / self.ordered, amount.currency)
+
+
+@dataclass(slots=True)
 class ReportedReturn:
-    """One return as a report row tells it, ready to store without asking Amazon more."""
+    """One return as a report tells it (an RMA's rows joined), ready to store without asking
+    Amazon more. Plain values, so a report of a hundred thousand rows is read fast; ``request``
+    and ``order`` give the canonical ``ReturnRequest`` and stub ``Order`` they describe."""
 
     line_number: int  # the row's line (the first row's, for an RMA over several rows)
-    request: ReturnRequest  # external_id: the Amazon RMA ID (or fba-<license plate>)
-    order: Order  # a stub: the row's SKU as the order line; Orders API details come later
+    external_id: str  # the Amazon RMA ID (or fba-<license plate>)
+    order_external_id: str
+    requested_at: datetime
+    placed_at: datetime
+    currency: str
+    lines: list[ReportedLine]
     status: Status
     amazon_status: str
     fulfilment: str  # MFN: the seller's to handle; FBA: Amazon handled it, record only
+    marketplace_id: str
+    country: str  # the marketplace's, standing in for the buyer's until the Orders API says
     tracking_number: str = ""
     carrier: str = ""
     label_cost: Money | None = None
@@ -255,6 +310,81 @@ class ReportedReturn:
     in_policy: bool = True  # within Amazon's return policy, as the report says
     a_to_z_claim: bool = False  # the buyer filed an A-to-z Guarantee claim
     prime: bool = False
+    columns: list[str] = field(default_factory=list, repr=False)  # the report's, as keys
+    cells: list[list[str]] = field(default_factory=list, repr=False)  # each row's fields
+
+    @property
+    def total(self) -> Money:
+        """The order amount the rows give: their amounts added (those in another currency
+        than the first left out)."""
+        total: Money | None = None
+        for line in self.lines:
+            total = _sum(total, line.amount)
+        return total if total is not None else Money.zero(self.currency)
+
+    @property
+    def raw(self) -> dict[str, object]:
+        """The row's cells with what was made of them (``status``, ``fulfilment``,
+        ``marketplace_id``); for an RMA over several rows, the first row's and ``rows``."""
+        made = {
+            "status": self.status.value,
+            "fulfilment": self.fulfilment,
+            "marketplace_id": self.marketplace_id,
+        }
+        cells: list[dict[str, object]] = [
+            {**dict(zip(self.columns, map(str.strip, row), strict=False)), **made}
+            for row in self.cells
+        ]
+        if len(cells) == 1:
+            return cells[0]
+        return {**cells[0], "rows": cells}
+
+    @property
+    def request(self) -> ReturnRequest:
+        lines = tuple(
+            ReturnLine(
+                order_line_external_id=line.sku,
+                quantity=line.quantity,
+                reason=line.reason,
+                condition=line.condition,
+                note=line.note,
+                external_id=f"{self.external_id}:{line.sku}",
+            )
+            for line in self.lines
+        )
+        return ReturnRequest(
+            order_external_id=self.order_external_id,
+            lines=lines,
+            requested_at=self.requested_at,
+            external_id=self.external_id,
+            raw=self.raw,
+        )
+
+    @property
+    def order(self) -> Order:
+        """A stub of the order: the rows' SKUs as its lines; Orders API details come later."""
+        currency = self.currency
+        lines = tuple(
+            OrderLine(
+                external_id=line.sku,
+                sku=line.sku,
+                title=line.title,
+                quantity=line.ordered,
+                unit_price=line.unit_price(currency),
+            )
+            for line in self.lines
+        )
+        return Order(
+            external_id=self.order_external_id,
+            number=self.order_external_id,
+            currency=currency,
+            placed_at=self.placed_at,
+            customer=Customer(external_id="", email=""),
+            shipping_address=Address("", "", "", "", self.country),
+            lines=lines,
+            total=self.total,
+            raw={"source": "returns_report", "marketplace_id": self.marketplace_id},
+        )
 
 
 ParsedRow = tuple[int, ReportedReturn | RowError]
@@ -336,178 +466,180 @@ def _header_key(name: str) -> str:
 
 
 class _Reader:
-    """Turns the rows of one report into returns, remembering what repeats."""
+    """Turns the rows of one report into returns, remembering what repeats. Cells are taken
+    by position (a column the report lacks reads as empty), and only those a return needs
+    are looked at."""
 
     def __init__(self, keys: list[str], market: marketplaces.Marketplace, kind: str) -> None:
         self.keys = keys
         self.width = len(keys)
         self.market = market
         self.kind = kind
-        self.customer = Customer(external_id="", email="")
-        self.address = Address("", "", "", "", market.country)
+        self._at = {key: index for index, key in enumerate(keys)}
         self._dates: dict[str, datetime] = {}
         self._reasons: dict[str, tuple[Reason, bool]] = {}
         self._statuses: dict[str, Status] = {}
         self._amounts: dict[tuple[str, str], Money] = {}
-        self._convert: Callable[[int, dict[str, Any]], ReportedReturn] = (
+        self._currencies: dict[str, str] = {}
+        self._mfn_at = tuple(self.column(key) for key in _MFN_CELLS)
+        self._convert: Callable[[int, list[str]], ReportedReturn] = (
             self._mfn if kind == MFN else self._fba
         )
+
+    def column(self, key: str) -> int:
+        """Where ``key``'s cell is in a row, or the empty cell past the last column."""
+        return self._at.get(key, self.width)
 
     def row(self, number: int, line: str) -> ParsedRow:
         try:
             fields = _fields(line)
         except csv.Error as exc:
             return number, RowError(number, f"the fields cannot be split: {exc}")
-        if len(fields) > self.width:
-            extra = len(fields) - self.width
+        count = len(fields)
+        if count > self.width:
+            extra = count - self.width
             return number, RowError(
-                number, f"{len(fields)} fields where the header has {self.width} ({extra} too many)"
+                number, f"{count} fields where the header has {self.width} ({extra} too many)"
             )
-        if len(fields) < self.width:  # Amazon leaves trailing empty columns out
-            fields.extend([""] * (self.width - len(fields)))
-        values: dict[str, Any] = dict(zip(self.keys, map(str.strip, fields), strict=False))
+        if count < self.width:  # Amazon leaves trailing empty columns out
+            fields.extend([""] * (self.width - count))
+        fields.append("")  # the cell of every column the report lacks
         try:
-            return number, self._convert(number, values)
+            return number, self._convert(number, fields)
         except (_Bad, MoneyError) as problem:
             return number, RowError(number, str(problem))
 
     # seller-fulfilled ----------------------------------------------------------------------
 
-    def _mfn(self, number: int, row: dict[str, Any]) -> ReportedReturn:
-        rma = _key(row, "amazon_rma_id", "Amazon RMA ID")
-        order_id = _key(row, "order_id", "Order ID")
-        sku = _key(row, "merchant_sku", "Merchant SKU")
-        quantity = _count(row["return_quantity"], "Return quantity")
-        currency = self._currency(row.get("currency_code", ""))
-        reason, known = self._reason(row["return_reason"])
-        requested_at = self._date(row["return_request_date"], "Return request date")
-        placed_at = self._optional_date(row.get("order_date", ""), "Order date") or requested_at
-        delivered_at = self._optional_date(
-            row.get("return_delivery_date", ""), "Return delivery date"
-        )
-        ordered = max(quantity, _optional_count(row.get("order_quantity", ""), "Order quantity"))
-        amount = self._money(row.get("order_amount", ""), currency, "Order Amount")
-        line = ReturnLine(
-            order_line_external_id=sku,
-            quantity=quantity,
-            reason=reason,
-            note="" if known else f"Amazon's reason: {row['return_reason'] or 'none given'}",
-            external_id=f"{rma}:{sku}",
-        )
-        amazon_status = row.get("return_request_status", "")
+    def _mfn(self, number: int, fields: list[str]) -> ReportedReturn:
+        (
+            rma_at,
+            order_at,
+            sku_at,
+            quantity_at,
+            currency_at,
+            reason_at,
+            requested_at_at,
+            placed_at_at,
+            delivered_at_at,
+            ordered_at,
+            amount_at,
+            status_at,
+            title_at,
+            tracking_at,
+            carrier_at,
+            label_cost_at,
+            paid_by_at,
+            refunded_at,
+            in_policy_at,
+            claim_at,
+            prime_at,
+        ) = self._mfn_at
+        rma = _key(fields[rma_at].strip(), "Amazon RMA ID")
+        order_id = _key(fields[order_at].strip(), "Order ID")
+        sku = _key(fields[sku_at].strip(), "Merchant SKU")
+        quantity = _count(fields[quantity_at].strip(), "Return quantity")
+        currency = self._currency(fields[currency_at].strip())
+        code = fields[reason_at].strip()
+        reason, known = self._reason(code)
+        requested_at = self._date(fields[requested_at_at].strip(), "Return request date")
+        placed_at = self._optional_date(fields[placed_at_at].strip(), "Order date") or requested_at
+        delivered_at = self._optional_date(fields[delivered_at_at].strip(), "Return delivery date")
+        ordered = max(quantity, _optional_count(fields[ordered_at].strip(), "Order quantity"))
+        amount = self._money(fields[amount_at].strip(), currency, "Order Amount")
+        amazon_status = fields[status_at].strip()
         status = self._status(amazon_status)
         if status is Status.APPROVED and delivered_at is not None:
             status = Status.RECEIVED
-        request = ReturnRequest(
-            order_external_id=order_id,
-            lines=(line,),
-            requested_at=requested_at,
-            external_id=rma,
-            raw=self._raw(row, status),
+        line = ReportedLine(
+            sku,
+            quantity,
+            reason,
+            "" if known else f"Amazon's reason: {code or 'none given'}",
+            fields[title_at].strip(),
+            ordered,
+            amount,
         )
-        title = row.get("item_name", "")
-        order = self._stub(order_id, placed_at, currency, sku, title, ordered, amount)
         return ReportedReturn(
-            line_number=number,
-            request=request,
-            order=order,
-            status=status,
-            amazon_status=amazon_status,
-            fulfilment=MFN,
-            tracking_number=row.get("tracking_id", ""),
-            carrier=row.get("return_carrier", ""),
-            label_cost=self._money(row.get("label_cost", ""), currency, "Label cost"),
-            label_paid_by=row.get("label_to_be_paid_by", ""),
-            refunded=self._money(row.get("refunded_amount", ""), currency, "Refunded Amount"),
+            number,
+            rma,
+            order_id,
+            requested_at,
+            placed_at,
+            currency,
+            [line],
+            status,
+            amazon_status,
+            MFN,
+            self.market.marketplace_id,
+            self.market.country,
+            tracking_number=fields[tracking_at].strip(),
+            carrier=fields[carrier_at].strip(),
+            label_cost=self._money(fields[label_cost_at].strip(), currency, "Label cost"),
+            label_paid_by=fields[paid_by_at].strip(),
+            refunded=self._money(fields[refunded_at].strip(), currency, "Refunded Amount"),
             delivered_at=delivered_at,
-            in_policy=_flag(row.get("in_policy", ""), default=True),
-            a_to_z_claim=_flag(row.get("a_to_z_claim", "")),
-            prime=_flag(row.get("is_prime", "")),
+            in_policy=_flag(fields[in_policy_at].strip(), default=True),
+            a_to_z_claim=_flag(fields[claim_at].strip()),
+            prime=_flag(fields[prime_at].strip()),
+            columns=self.keys,
+            cells=[fields],
         )
 
     # fulfilled by Amazon -------------------------------------------------------------------
 
-    def _fba(self, number: int, row: dict[str, Any]) -> ReportedReturn:
-        order_id = _key(row, "order_id", "order-id")
-        sku = _key(row, "sku", "sku")
-        quantity = _count(row["quantity"], "quantity")
-        returned_at = self._date(row["return_date"], "return-date")
-        reason, known = self._reason(row["reason"])
-        plate = row.get("license_plate_number", "")
+    def _fba(self, number: int, fields: list[str]) -> ReportedReturn:
+        def cell(key: str) -> str:
+            return fields[self.column(key)].strip()
+
+        order_id = _key(cell("order_id"), "order-id")
+        sku = _key(cell("sku"), "sku")
+        quantity = _count(cell("quantity"), "quantity")
+        returned_at = self._date(cell("return_date"), "return-date")
+        code = cell("reason")
+        reason, known = self._reason(code)
+        plate = cell("license_plate_number")
         if REPLACEMENT in plate:
             raise _Bad("license-plate-number has bytes that are not text")
         external_id = f"fba-{plate}" if plate else f"fba-{order_id}-{sku}-{returned_at:%Y%m%d}"
-        disposition = row.get("detailed_disposition", "").upper()
-        comments = row.get("customer_comments", "")
-        note = comments if known else f"Amazon's reason: {row['reason']}. {comments}".strip()
-        line = ReturnLine(
-            order_line_external_id=sku,
-            quantity=quantity,
-            reason=reason,
-            condition=_DISPOSITIONS.get(disposition, Condition.OPENED),
-            note=note,
-            external_id=f"{external_id}:{sku}",
+        disposition = cell("detailed_disposition").upper()
+        comments = cell("customer_comments")
+        note = comments if known else f"Amazon's reason: {code}. {comments}".strip()
+        line = ReportedLine(
+            sku,
+            quantity,
+            reason,
+            note,
+            cell("product_name"),
+            quantity,
+            None,
+            _DISPOSITIONS.get(disposition, Condition.OPENED),
         )
-        request = ReturnRequest(
-            order_external_id=order_id,
-            lines=(line,),
-            requested_at=returned_at,
-            external_id=external_id,
-            raw=self._raw(row, Status.CLOSED),
-        )
-        currency = self.market.currency
-        title = row.get("product_name", "")
-        order = self._stub(order_id, returned_at, currency, sku, title, quantity, None)
         return ReportedReturn(
-            line_number=number,
-            request=request,
-            order=order,
-            status=Status.CLOSED,
-            amazon_status=row.get("return_status", ""),
-            fulfilment=FBA,
+            number,
+            external_id,
+            order_id,
+            returned_at,
+            returned_at,
+            self.market.currency,
+            [line],
+            Status.CLOSED,
+            cell("return_status"),
+            FBA,
+            self.market.marketplace_id,
+            self.market.country,
             delivered_at=returned_at,
+            columns=self.keys,
+            cells=[fields],
         )
 
     # pieces --------------------------------------------------------------------------------
-
-    def _stub(
-        self,
-        order_id: str,
-        placed_at: datetime,
-        currency: str,
-        sku: str,
-        title: str,
-        quantity: int,
-        amount: Money | None,
-    ) -> Order:
-        total = amount if amount is not None else Money.zero(currency)
-        unit = total if quantity <= 1 else Money.of(total.amount / quantity, currency)
-        line = OrderLine(external_id=sku, sku=sku, title=title, quantity=quantity, unit_price=unit)
-        return Order(
-            external_id=order_id,
-            number=order_id,
-            currency=currency,
-            placed_at=placed_at,
-            customer=self.customer,
-            shipping_address=self.address,
-            lines=(line,),
-            total=total,
-            raw={"source": "returns_report", "marketplace_id": self.market.marketplace_id},
-        )
 
     def _reason(self, code: str) -> tuple[Reason, bool]:
         found = self._reasons.get(code)
         if found is None:
             found = self._reasons[code] = reason_from_amazon(code)
         return found
-
-    def _raw(self, row: dict[str, Any], status: Status) -> dict[str, object]:
-        """The row itself (a dict of its own) as the request's ``raw``, with what was made of
-        it."""
-        row["status"] = status.value
-        row["fulfilment"] = self.kind
-        row["marketplace_id"] = self.market.marketplace_id
-        return row
 
     def _status(self, value: str) -> Status:
         found = self._statuses.get(value)
@@ -526,10 +658,13 @@ class _Reader:
         return found
 
     def _currency(self, value: str) -> str:
-        currency = value.upper() or self.market.currency
-        if currency not in CURRENCIES:
-            raise _Bad(f"Currency code: {value!r} is not an ISO 4217 currency")
-        return currency
+        found = self._currencies.get(value)
+        if found is None:
+            currency = value.upper() or self.market.currency
+            if currency not in CURRENCIES:
+                raise _Bad(f"Currency code: {value!r} is not an ISO 4217 currency")
+            found = self._currencies[value] = currency
+        return found
 
     def _date(self, value: str, column: str) -> datetime:
         found = self._optional_date(value, column)
@@ -568,17 +703,17 @@ def _merged(rows: Iterator[ParsedRow]) -> Iterator[ParsedRow]:
                 yield from held
                 pending, held = None, []
             continue
-        sku = parsed.request.lines[0].order_line_external_id
-        if pending is not None and parsed.request.external_id == pending.request.external_id:
+        sku = parsed.lines[0].sku
+        if pending is not None and parsed.external_id == pending.external_id:
             if sku in skus:
                 message = (
-                    f"a second row for RMA {pending.request.external_id} and SKU {sku!r} "
+                    f"a second row for RMA {pending.external_id} and SKU {sku!r} "
                     f"(first on line {skus[sku]}); skipped"
                 )
                 held.append((number, RowError(number, message)))
             else:
                 skus[sku] = number
-                pending = _join(pending, parsed)
+                _join(pending, parsed)
             continue
         if pending is not None:
             yield pending.line_number, pending
@@ -589,45 +724,13 @@ def _merged(rows: Iterator[ParsedRow]) -> Iterator[ParsedRow]:
         yield from held
 
 
-def _join(first: ReportedReturn, more: ReportedReturn) -> ReportedReturn:
-    request, order = first.request, first.order
-    rows = request.raw.get("rows")
-    earlier = list(rows) if isinstance(rows, list) else [dict(request.raw)]
-    joined_request = ReturnRequest(
-        order_external_id=request.order_external_id,
-        lines=request.lines + more.request.lines,
-        requested_at=request.requested_at,
-        external_id=request.external_id,
-        raw={**request.raw, "rows": [*earlier, dict(more.request.raw)]},
-    )
-    joined_order = Order(
-        external_id=order.external_id,
-        number=order.number,
-        currency=order.currency,
-        placed_at=order.placed_at,
-        customer=order.customer,
-        shipping_address=order.shipping_address,
-        lines=order.lines + more.order.lines,
-        total=_sum(order.total, more.order.total) or order.total,
-        raw=order.raw,
-    )
-    return ReportedReturn(
-        line_number=first.line_number,
-        request=joined_request,
-        order=joined_order,
-        status=first.status,
-        amazon_status=first.amazon_status,
-        fulfilment=first.fulfilment,
-        tracking_number=first.tracking_number,
-        carrier=first.carrier,
-        label_cost=first.label_cost,
-        label_paid_by=first.label_paid_by,
-        refunded=_sum(first.refunded, more.refunded),
-        delivered_at=first.delivered_at,
-        in_policy=first.in_policy and more.in_policy,
-        a_to_z_claim=first.a_to_z_claim or more.a_to_z_claim,
-        prime=first.prime,
-    )
+def _join(first: ReportedReturn, more: ReportedReturn) -> None:
+    """``more``, a further row of ``first``'s RMA, added to it."""
+    first.lines.extend(more.lines)
+    first.cells.extend(more.cells)
+    first.refunded = _sum(first.refunded, more.refunded)
+    first.in_policy = first.in_policy and more.in_policy
+    first.a_to_z_claim = first.a_to_z_claim or more.a_to_z_claim
 
 
 def _sum(a: Money | None, b: Money | None) -> Money | None:
@@ -649,8 +752,7 @@ def _fields(line: str) -> list[str]:
     return next(csv.reader((text,), delimiter="\t", quotechar='"'), [])
 
 
-def _key(row: dict[str, Any], key: str, column: str) -> str:
-    value = row.get(key, "")
+def _key(value: str, column: str) -> str:
     if not value:
         raise _Bad(f"{column} is empty: a return needs it")
     if REPLACEMENT in value:

@@ -244,3 +244,165 @@ def test_a_return_on_amazons_own_label_is_not_given_a_second_one(
         ("platform_label", "dhl", "JJD000390007766554")
     ]
     assert bought == []
+
+
+def _row(**cells: str) -> str:
+    """A report row with the documented columns, the given ones filled (by column name)."""
+    names = HEADER.split("\t")
+    base = {
+        "Order ID": "302-1111111-1111111",
+        "Order date": "01-Jul-2025",
+        "Return request date": "05-Jul-2025",
+        "Return request status": "Approved",
+        "Amazon RMA ID": "RMA-ONE",
+        "Merchant SKU": "SKU-1",
+        "Item Name": "Thing",
+        "Return quantity": "1",
+        "Return Reason": "CR-UNWANTED_ITEM",
+        "Currency code": "EUR",
+        "Order Amount": "10.00",
+        "Order quantity": "1",
+    }
+    base.update({name.replace("_", " "): value for name, value in cells.items()})
+    return "\t".join(base.get(name, "") for name in names)
+
+
+@pytest.mark.usefixtures("runtime")
+def test_the_reports_own_text_is_stored_as_written(runtime: Runtime, tmp_path: Path) -> None:
+    """Item names and SKUs may hold a quoted tab, backslashes, quotes and any script: stored
+    exactly (COPY's escaping on PostgreSQL), and the ledger that cites them verifies."""
+    title = 'Wool scarf\tgrey, \\"Nordic\\" \\\\ 北欧 \u00a0édition'
+    path = tmp_path / "odd.tsv"
+    rows = [
+        HEADER,
+        _row(
+            Amazon_RMA_ID="RMA-\\1",
+            Merchant_SKU='SKU\\"7"',
+            Item_Name='"' + title.replace('"', '""') + '"',
+            In_policy="N",
+            **{"A-to-Z Claim": "Y"},
+            Label_cost="5,40",
+            Label_to_be_paid_by="Seller",
+            Return_carrier="Deutsche Post",
+            Tracking_ID="JJD\\0001",
+        ),
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    store_id = link(runtime)
+
+    summary, (errors, _) = run(runtime, store_id, path)
+
+    assert (summary.returns_new, errors) == (1, [])
+    with runtime.db.session() as session:
+        return_ = session.scalars(select(models.Return)).one()
+        [line] = return_.lines
+        assert return_.external_id == "RMA-\\1"
+        assert line.external_id == 'RMA-\\1:SKU\\"7"'
+        assert (line.order_line.sku, line.order_line.title) == ('SKU\\"7"', title)
+        [event] = session.scalars(select(models.LedgerEvent)).all()
+        assert event.payload["lines"] == [{"line": 'SKU\\"7"', "quantity": 1, "reason": "UNWANTED"}]
+        assert event.payload["amazon"]["a_to_z_claim"] is True
+        assert event.payload["amazon"]["in_policy"] is False
+        assert event.payload["platform_label"] == {
+            "carrier": "Deutsche Post",
+            "cost": {"amount": "5.40", "currency": "EUR"},
+            "tracking_number": "JJD\\0001",
+        }
+        assert all(breach is None for _, breach in verify_all(session))
+
+
+@pytest.mark.parametrize("status", ["Approved", "Closed", "Rejected", "Cancelled"])
+@pytest.mark.parametrize("flags", [{}, {"A-to-Z Claim": "Y", "In_policy": "N"}])
+@pytest.mark.parametrize(
+    "label",
+    [
+        {},
+        {"Tracking_ID": "1Z999", "Return_carrier": "UPS"},
+        {"Tracking_ID": "1Z999", "Label_cost": "4.14", "Label_to_be_paid_by": "Seller"},
+        {"Label_cost": "4.14", "Label_to_be_paid_by": "Customer"},
+    ],
+)
+def test_each_ledger_payload_is_written_as_its_canonical_json(
+    status: str, flags: dict[str, str], label: dict[str, str]
+) -> None:
+    """The import writes the ledger's payloads as text; that text must be exactly what
+    ``ledger.canonical_json`` makes of the payload, or the chain would not verify."""
+    import json
+
+    from connector.domain import Status
+    from connector.ledger import canonical_json
+
+    cells = {**flags, **label, "Refunded_Amount": "10.00" if status == "Closed" else ""}
+    [(_, row)] = list(parse_returns_report([HEADER, _row(**cells, **{
+        "Return request status": status})], GERMANY))  # fmt: skip
+    assert not isinstance(row, RowError)
+    texts = [
+        amazon_import._requested("R0000042", row, row.lines),
+        amazon_import._refund_payload(row),
+        amazon_import._settled(row, Status.DECLINED),
+        amazon_import._settled(row, Status.CLOSED),
+    ]
+    for text in texts:
+        assert canonical_json(json.loads(text)) == text
+    requested = json.loads(texts[0])
+    assert requested["rma"] == "R0000042" and requested["order"] == "302-1111111-1111111"
+    assert requested["amazon"]["status"] == status
+    assert ("platform_label" in requested) == ("Tracking_ID" in label)
+
+
+def test_an_import_by_a_role_that_keeps_the_row_triggers_stores_the_same(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """On PostgreSQL a role that may not turn the per-row foreign-key triggers off imports all
+    the same, with the triggers doing their checks, and a superuser's import (triggers off,
+    references kept by construction) leaves no row pointing nowhere; nor does SQLite's."""
+    from sqlalchemy import text
+
+    postgres = not runtime.db.is_sqlite
+    store_id = link(runtime)
+    if postgres:
+        with runtime.db.transaction() as session:
+            session.execute(
+                text(
+                    "DO $$ BEGIN CREATE ROLE helloword_importer NOSUPERUSER; "
+                    "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+                )
+            )
+            session.execute(text("GRANT ALL ON ALL TABLES IN SCHEMA public TO helloword_importer"))
+            session.execute(
+                text("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO helloword_importer")
+            )
+    with report(tmp_path, 6).open("rb") as handle:
+        reported = [
+            row
+            for _, row in parse_returns_report(file_lines(handle), GERMANY)
+            if not isinstance(row, RowError)
+        ]
+
+    with runtime.db.transaction() as session:
+        if postgres:
+            session.execute(text("SET LOCAL ROLE helloword_importer"))
+        plain = amazon_import.store_batch(session, store_id, reported[:3])
+        if postgres:
+            assert session.execute(text("SHOW session_replication_role")).scalar() == "origin"
+    with runtime.db.transaction() as session:
+        amazon_import.store_batch(session, store_id, reported[3:])
+
+    assert plain.summary.returns_new == 3
+    assert count(runtime, models.Return) == count(runtime, models.ReturnLine) == 6
+    with runtime.db.session() as session:
+        if not postgres:
+            assert session.execute(text("PRAGMA foreign_key_check")).all() == []
+            return
+        assert session.execute(text("SHOW session_replication_role")).scalar() == "origin"
+        orphans = session.execute(
+            text(
+                "SELECT (SELECT count(*) FROM returns r LEFT JOIN orders o ON o.id = r.order_id "
+                "WHERE o.id IS NULL) + (SELECT count(*) FROM return_lines l LEFT JOIN "
+                "order_lines ol ON ol.id = l.order_line_id WHERE ol.id IS NULL) + (SELECT "
+                "count(*) FROM ledger_events e LEFT JOIN returns r ON r.id = e.return_id "
+                "WHERE r.id IS NULL) + (SELECT count(*) FROM order_lines ol LEFT JOIN orders o "
+                "ON o.id = ol.order_id WHERE o.id IS NULL)"
+            )
+        ).scalar()
+        assert orphans == 0
