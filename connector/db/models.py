@@ -150,7 +150,7 @@ class Return(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
     store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     external_id: Mapped[str | None] = mapped_column(String(255))
     rma: Mapped[str | None] = mapped_column(String(40), unique=True)
     status: Mapped[str] = mapped_column(String(30), default="REQUESTED")
@@ -182,7 +182,7 @@ class Return(Base):
 class ReturnLine(Base):
     __tablename__ = "return_lines"
     id: Mapped[int] = mapped_column(primary_key=True)
-    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id", ondelete="CASCADE"))
+    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id", ondelete="CASCADE"), index=True)
     order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"))
     external_id: Mapped[str] = mapped_column(String(255), default="")
     quantity: Mapped[int] = mapped_column(Integer)
@@ -263,7 +263,9 @@ class LabelFile(Base):
 class TrackingEvent(Base):
     __tablename__ = "tracking_events"
     id: Mapped[int] = mapped_column(primary_key=True)
-    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id", ondelete="CASCADE"))
+    shipment_id: Mapped[int] = mapped_column(
+        ForeignKey("shipments.id", ondelete="CASCADE"), index=True
+    )
     status: Mapped[str] = mapped_column(String(30))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     carrier_status: Mapped[str] = mapped_column(String(100), default="")
@@ -350,7 +352,9 @@ class OutboundAction(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
     store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
-    return_id: Mapped[int | None] = mapped_column(ForeignKey("returns.id", ondelete="CASCADE"))
+    return_id: Mapped[int | None] = mapped_column(
+        ForeignKey("returns.id", ondelete="CASCADE"), index=True
+    )
     target: Mapped[str] = mapped_column(String(20))  # platform | carrier
     action: Mapped[str] = mapped_column(String(40))  # approve | decline | attach_label | …
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)

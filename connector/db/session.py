@@ -22,6 +22,7 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Reads on SQLite begin DEFERRED so they never wait behind a writer (WAL lets them run).
         self._reader = self.engine.execution_options(sqlite_begin="DEFERRED")
+        self._bulk = self.engine.execution_options(sqlite_foreign_keys=False)
         os.register_at_fork(after_in_child=self._after_fork)
 
     @property
@@ -29,9 +30,14 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A session whose work is committed on success and rolled back on any error."""
-        with self.sessions() as session, session.begin():
+    def transaction(self, *, bulk: bool = False) -> Iterator[Session]:
+        """A session whose work is committed on success and rolled back on any error.
+
+        ``bulk``: for a writer that keeps every reference valid by construction (a bulk
+        import): on SQLite its transaction runs without the per-row foreign-key checks,
+        which no other writer can race, SQLite writing one transaction at a time."""
+        bind = self._bulk if bulk and self.is_sqlite else self.engine
+        with self.sessions(bind=bind) as session, session.begin():
             yield session
 
     def snapshot(self) -> Session:
@@ -60,6 +66,7 @@ def _make_engine(url: str, echo: bool) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "checkin", _sqlite_checkin)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
@@ -75,5 +82,15 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:
-    mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    options = connection.get_execution_options()
+    if options.get("sqlite_foreign_keys") is False:  # only outside a transaction it counts
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.connection._connection_record.info["foreign_keys_off"] = True
+    mode = options.get("sqlite_begin", "IMMEDIATE")
     connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _sqlite_checkin(dbapi_connection: Any, record: Any) -> None:
+    """A connection back in the pool checks foreign keys again, whoever used it before."""
+    if record is not None and record.info.pop("foreign_keys_off", False):
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
