@@ -5,7 +5,9 @@ work twice runs it once. A job's service function returns the follow-up jobs, wh
 only after its transaction has committed. Failures follow the three kinds of
 ``connector.errors``: ``RetryableError`` is tried again on a backoff schedule (or after the
 remote's Retry-After, when longer), ``PermanentError`` lands in RQ's failed registry for staff,
-``NothingToDo`` ends quietly.
+``NothingToDo`` ends quietly. ``AwaitingPlatform`` is no failure: the platform has the work, so
+the job asks again every ``retry_after`` seconds, without spending the backoff, until
+``AWAIT_DEADLINE`` from its first wait; then it stops as ``Uncertain`` for a person to settle.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
@@ -21,14 +24,23 @@ from rq import get_current_job
 from rq.exceptions import DuplicateJobError
 
 from .db.types import utcnow
-from .errors import HellowordError, NothingToDo, PermanentError, RetryableError
-from .ports import PushResult
+from .errors import (
+    AwaitingPlatform,
+    HellowordError,
+    NothingToDo,
+    PermanentError,
+    RetryableError,
+    Uncertain,
+)
+from .ports import PushResult, RefundTracker
 from .runtime import Runtime, current_runtime
 from .services import FollowUp, installs, intake, lifecycle, logistics, publish
 
 log = logging.getLogger(__name__)
 
 BACKOFF_SECONDS = (5, 30, 120, 600, 1800)
+AWAIT_RETRY = 600.0  # seconds between two asks of a platform that named no interval
+AWAIT_DEADLINE = 48 * 3600.0  # seconds from the first wait after which a person must look
 JOB_TIMEOUT = 300
 RESULT_TTL = 24 * 3600
 FAILURE_TTL = 30 * 24 * 3600
@@ -91,14 +103,31 @@ def _run(
     return {"follow_ups": [f.job_id for f in follow_ups]}
 
 
+def _meta() -> dict[str, Any]:
+    current = get_current_job()
+    return dict(current.meta) if current else {}
+
+
 def _attempt() -> int:
     """Which retry of its work the running job is (0: the first try)."""
-    current = get_current_job()
-    return int(current.meta.get("attempt", 0)) if current else 0
+    return int(_meta().get("attempt", 0))
+
+
+def _retrying() -> bool:
+    """Whether the running job is a scheduled retry of earlier work, after a failure or a
+    wait on the platform, and so takes back what that work held."""
+    meta = _meta()
+    return bool(meta.get("attempt") or meta.get("waits"))
 
 
 def retry_delay(error: RetryableError) -> float | None:
-    """Seconds until the running job's next try, or None once the backoff is spent."""
+    """Seconds until the running job's next try, or None once the backoff is spent (for a
+    wait on the platform: once ``AWAIT_DEADLINE`` has passed since the first wait)."""
+    if isinstance(error, AwaitingPlatform):
+        since = float(_meta().get("awaiting_since") or time.time())
+        if time.time() - since >= AWAIT_DEADLINE:
+            return None
+        return float(error.retry_after or AWAIT_RETRY)
     attempt = _attempt()
     if attempt >= len(BACKOFF_SECONDS):
         return None
@@ -113,6 +142,8 @@ def _retry_later(
     attempt = int(meta.get("attempt", 0))
     base_id = meta.get("base_id") or (current.id if current else rq_job_id(f"{job}:{args}"))
     delay = retry_delay(error)
+    if isinstance(error, AwaitingPlatform):
+        return _wait_longer(runtime, job, args, error, meta, base_id, delay)
     if delay is None:
         raise PermanentError(f"gave up after {attempt + 1} attempts: {error}") from error
     enqueue(
@@ -121,10 +152,48 @@ def _retry_later(
         *args,
         job_id=f"{base_id}-retry{attempt + 1}",
         delay=delay,
-        meta={"attempt": attempt + 1, "base_id": base_id},
+        meta={**meta, "attempt": attempt + 1, "base_id": base_id},
     )
     log.warning("%s%r failed (%s); retry %d in %.0f s", job, args, error, attempt + 1, delay)
     return {"retry_in": delay, "error": str(error)}
+
+
+def _waited_too_long(waiting: AwaitingPlatform) -> Uncertain:
+    return Uncertain(
+        f"the platform had not answered {AWAIT_DEADLINE / 3600:.0f} hours after it took the work "
+        f"on ({waiting}); check the platform before asking again"
+    )
+
+
+def _wait_longer(
+    runtime: Runtime,
+    job: str,
+    args: tuple[Any, ...],
+    waiting: AwaitingPlatform,
+    meta: dict[str, Any],
+    base_id: str,
+    delay: float | None,
+) -> dict[str, Any]:
+    """Ask the platform again in ``delay`` seconds, counting waits apart from failures, so a
+    slow platform spends none of the backoff; past the deadline, stop as ``Uncertain``."""
+    if delay is None:
+        raise _waited_too_long(waiting) from waiting
+    waits = int(meta.get("waits", 0)) + 1
+    enqueue(
+        runtime,
+        job,
+        *args,
+        job_id=f"{base_id}-wait{waits}",
+        delay=delay,
+        meta={
+            **meta,
+            "waits": waits,
+            "awaiting_since": float(meta.get("awaiting_since") or time.time()),
+            "base_id": base_id,
+        },
+    )
+    log.info("%s%r awaits the platform (%s); asking again in %.0f s", job, args, waiting, delay)
+    return {"retry_in": delay, "awaiting": str(waiting)}
 
 
 # --- the jobs ---------------------------------------------------------------------------
@@ -225,7 +294,7 @@ def fulfil_return(return_id: int) -> dict[str, Any]:
             account.carrier, account.name, account.credentials, account.settings
         )
         with runtime.db.transaction() as session:
-            logistics.record_purchase(session, return_id, purchase, retrying=_attempt() > 0)
+            logistics.record_purchase(session, return_id, purchase, retrying=_retrying())
         try:
             label = carrier.buy(purchase.shipment, purchase.quote, purchase.key)
         except RetryableError as error:
@@ -242,6 +311,10 @@ def fulfil_return(return_id: int) -> dict[str, Any]:
     return _run("fulfil_return", (return_id,), work)
 
 
+# the job that sends a platform's batch of pushes, by platform: queued by the push that opened it
+BATCH_JOBS = {"amazon": "submit_amazon_refunds"}
+
+
 def perform_outbound_action(action_id: int) -> dict[str, Any]:
     def work(runtime: Runtime) -> list[FollowUp]:
         with runtime.db.transaction() as session:
@@ -250,9 +323,9 @@ def perform_outbound_action(action_id: int) -> dict[str, Any]:
                 action_id,
                 runtime.settings.secret_key,
                 runtime.settings.public_url,
-                retrying=_attempt() > 0,
+                retrying=_retrying(),
             )
-            store_id = store.id
+            store_id, platform = store.id, store.platform
         try:  # a token that cannot be refreshed fails the push like the platform refusing it
             adapter, _ = store_platform(runtime, store_id, active=False)
             result = publish.push(adapter, call)
@@ -263,6 +336,27 @@ def perform_outbound_action(action_id: int) -> dict[str, Any]:
                 enqueue_all(runtime, follow_ups)
                 raise
             result = PushResult(details={"skipped": str(reason)})
+        except AwaitingPlatform as waiting:  # the platform has it: no failure, ask again later
+            if waiting.batch and platform in BATCH_JOBS:
+                batch_job = BATCH_JOBS[platform]
+                enqueue(
+                    runtime,
+                    batch_job,
+                    store_id,
+                    job_id=f"{batch_job}:{store_id}:{waiting.batch}",
+                    delay=waiting.send_in,
+                )
+            delay = retry_delay(waiting)
+            if delay is None:
+                stopped = _waited_too_long(waiting)
+                _record_uncertain(runtime, call, stopped)
+                raise stopped from waiting
+            with runtime.db.transaction() as session:
+                publish.awaiting(session, call, str(waiting), delay)
+            raise  # asked again after ``delay``
+        except Uncertain as error:
+            _record_uncertain(runtime, call, error)
+            raise
         except RetryableError as error:
             delay = retry_delay(error)
             with runtime.db.transaction() as session:
@@ -278,6 +372,14 @@ def perform_outbound_action(action_id: int) -> dict[str, Any]:
             return publish.succeeded(session, call, result)
 
     return _run("perform_outbound_action", (action_id,), work)
+
+
+def _record_uncertain(runtime: Runtime, call: publish.Call, error: Uncertain) -> None:
+    """A push the platform may or may not have carried out stops as uncertain (a refund then
+    cannot be asked for again until a person settles it), never as failed."""
+    with runtime.db.transaction() as session:
+        follow_ups = publish.uncertain(session, call, str(error))
+    enqueue_all(runtime, follow_ups)
 
 
 def close_return(return_id: int) -> dict[str, Any]:
@@ -433,6 +535,23 @@ def store_platform(runtime: Runtime, store_id: int, *, active: bool = True) -> t
     return runtime.registry.platform(platform, credentials, runtime.adapter_context()), platform
 
 
+def refund_tracker(runtime: Runtime, store_id: int) -> RefundTracker | None:
+    """The adapter of a store whose platform makes refunds some time after the push
+    (``RefundTracker``), for the pages that show where a refund stands and refuse to ask again
+    for one the platform may still make; None for the other platforms."""
+    from .db import models
+    from .registry import capabilities
+
+    with runtime.db.session() as session:
+        store = session.get(models.Store, store_id)
+        platform = store.platform if store is not None else ""
+    kind = runtime.registry.platforms.get(platform)
+    if kind is None or RefundTracker.__name__ not in capabilities(kind):
+        return None
+    adapter, _ = store_platform(runtime, store_id, active=False)
+    return adapter if isinstance(adapter, RefundTracker) else None
+
+
 def register_webhooks(store_id: int) -> dict[str, Any]:
     """Subscribe a newly linked store to the webhooks Helloword hears, delivered to this
     installation's ``/webhooks/<platform>``; the outcome is kept in its settings."""
@@ -516,7 +635,7 @@ def _import_batch(runtime: Runtime, store_id: int, orders: list[Any]) -> None:
             installs.import_orders(session, store_id, orders)
 
 
-# --- Amazon returns reports -----------------------------------------------------------------
+# --- Amazon: returns reports and refund feeds ---------------------------------------------
 
 AMAZON_FIRST_IMPORT_DAYS = 60  # how far back the first scheduled import of an account reads
 AMAZON_RELINK_WAIT = 3600.0  # seconds a job for an account awaiting re-linking waits to retry
@@ -638,6 +757,33 @@ def fetch_amazon_order(order_id: int) -> dict[str, Any]:
     return _run("fetch_amazon_order", (order_id,), work)
 
 
+def submit_amazon_refunds(store_id: int) -> dict[str, Any]:
+    """Send the refunds an Amazon account has gathered in its batch as one payment adjustment
+    feed (several only when one would pass Amazon's size limit). The refund that opened the
+    batch queued this job a minute ahead, so the refunds asked for meanwhile share the feed;
+    each refund's own outbox job then reads the outcome. A submission that stops short puts
+    its refunds back in the batch for this job's retry."""
+    from platforms.amazon import NeedsRelinking
+
+    from .services import amazon_import
+
+    def work(runtime: Runtime) -> list[FollowUp]:
+        adapter, _ = store_platform(runtime, store_id, active=False)
+        lines = adapter.take_queued_refunds()
+        if not lines:
+            raise NothingToDo(f"no refund of Amazon store {store_id} is waiting to be sent")
+        try:
+            feed_ids = adapter.submit_refunds(lines)
+        except NeedsRelinking as error:
+            with runtime.db.transaction() as session:
+                amazon_import.needs_relinking(session, store_id, str(error))
+            raise
+        log.info("Amazon store %s: %d refunds sent in feeds %s", store_id, len(lines), feed_ids)
+        return []
+
+    return _run("submit_amazon_refunds", (store_id,), work)
+
+
 def warm_up(runtime: Runtime) -> None:
     """Load, once in the worker, what every job would otherwise load again after each fork:
     the adapters' modules (PDF and barcode libraries among them) and the database engine."""
@@ -652,4 +798,4 @@ def noop(_: int = 0) -> None:
     """Does nothing: the baseline the pipeline benchmark measures job overhead with."""
 
 
-__all__ = ["enqueue", "enqueue_all", "rq_job_id", "store_platform"]
+__all__ = ["enqueue", "enqueue_all", "refund_tracker", "rq_job_id", "store_platform"]

@@ -201,6 +201,34 @@ class VariantSource(Protocol):
     ) -> PushResult: ...
 
 
+class RefundStanding(Protocol):
+    """Where one refund stands on a platform that settles refunds after the push: ``state``
+    is ``queued``, ``submitting`` or ``submitted`` (the platform may still make it),
+    ``issued``, ``failed`` (it never will), or ``uncertain`` (a person must check the
+    platform); ``message`` is the platform's words, or why it is uncertain."""
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+
+@runtime_checkable
+class RefundTracker(Protocol):
+    """A platform that makes refunds some time after the push asks for them (Amazon's payment
+    adjustment feeds), so only its own record says whether a refund may still be made. Asking
+    for a refund again under a new key is safe only once that record says ``failed``.
+
+    ``refund_status`` is None for a key the platform was never asked about.
+    ``settle_refund`` records what a person found on the platform for an ``uncertain``
+    refund: made, or not made (which lets it be asked for again)."""
+
+    def refund_status(self, idempotency_key: str) -> RefundStanding | None: ...
+
+    def settle_refund(self, idempotency_key: str, made: bool, note: str) -> None: ...
+
+
 @runtime_checkable
 class LocationSource(Protocol):
     """A platform whose stock lives at several locations: the merchant picks the one returned
@@ -224,7 +252,9 @@ class InventoryPublisher(Protocol):
 @runtime_checkable
 class Carrier(Protocol):
     """Quotes and carries parcels. A carrier whose "labels" are codes for box-free drop-off
-    says so with the class attribute ``option_kind = "dropoff"`` (the default is "label")."""
+    says so with the class attribute ``option_kind = "dropoff"`` (the default is "label").
+    An aggregator's ``track`` takes ``"<carrier token>/<number>"`` for a parcel another
+    carrier moves, in the aggregator's own tokens (``usps/9205…``)."""
 
     slug: str
 
@@ -244,6 +274,18 @@ class TrackingWebhook(Protocol):
     def parse_tracking(self, body: bytes) -> list[TrackingEvent]: ...
 
 
+@runtime_checkable
+class ParcelFollower(Protocol):
+    """An aggregator that must be told of a parcel it did not sell before it tracks it (a
+    tracker to create). ``follow`` starts following ``tracking_number`` as moved by
+    ``tracking_carrier`` (the aggregator's token for that carrier) and returns the scans
+    known so far; a parcel followed already is read, not followed a second time. Its
+    ``track`` follows a ``"<token>/<number>"`` it does not know yet, so the first poll of a
+    parcel on a platform's own label is enough."""
+
+    def follow(self, tracking_carrier: str, tracking_number: str) -> list[TrackingEvent]: ...
+
+
 PLATFORM_PORTS: tuple[type, ...] = (
     Linker,
     WebhookReceiver,
@@ -254,5 +296,6 @@ PLATFORM_PORTS: tuple[type, ...] = (
     InventoryPublisher,
     LocationSource,
     VariantSource,
+    RefundTracker,
 )
-CARRIER_PORTS: tuple[type, ...] = (Carrier, TrackingWebhook)
+CARRIER_PORTS: tuple[type, ...] = (Carrier, TrackingWebhook, ParcelFollower)

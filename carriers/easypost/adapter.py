@@ -4,7 +4,9 @@ A quote creates an EasyPost return shipment and turns its rates into quotes that
 shipment and rate ids; buying one buys that rate and downloads the label as PDF and ZPL.
 EasyPost takes no idempotency key, so a purchase first reads the shipment back and reuses a
 label already bought for it: a retried job never pays twice. Tracking events come from the
-trackers API or from ``tracker.updated`` webhooks signed with the account's webhook secret.
+trackers API or from ``tracker.updated`` webhooks signed with the account's webhook secret; a
+parcel another carrier moves (a platform's own return label) gets a tracker with its carrier
+named the first time it is tracked.
 
 Credentials: ``secrets["api_key"]`` and optionally ``secrets["webhook_secret"]``. Settings:
 ``customs_signer`` (defaults to the buyer's name), ``customs_description`` (defaults to
@@ -33,7 +35,8 @@ SIGNATURE_PREFIX = "hmac-sha256-hex="
 
 
 class EasyPostCarrier:
-    """``connector.ports.Carrier`` and ``TrackingWebhook`` over one EasyPost account."""
+    """``connector.ports.Carrier``, ``TrackingWebhook`` and ``ParcelFollower`` over one
+    EasyPost account."""
 
     slug = "easypost"
 
@@ -116,8 +119,23 @@ class EasyPostCarrier:
             raise PermanentError(f"EasyPost rejected the refund of {label.external_id}")
 
     def track(self, tracking_number: str) -> list[TrackingEvent]:
-        trackers = self._api.find_trackers(tracking_number)
-        tracker = trackers[0] if trackers else self._api.create_tracker(tracking_number)
+        """A label bought here is tracked by its bare number; a parcel another carrier moves
+        as ``"<EasyPost carrier>/<number>"`` (``DHLPaket/0034…``), followed on first sight."""
+        carrier, _, code = tracking_number.rpartition("/")
+        return self.follow(carrier, code)
+
+    # --- ParcelFollower ------------------------------------------------------------------
+
+    def follow(self, tracking_carrier: str, tracking_number: str) -> list[TrackingEvent]:
+        """The parcel's scans from its tracker on this account, created (``POST
+        /v2/trackers``) only when none is found for the code and carrier: asking again
+        reads the same tracker. Without a carrier EasyPost names it from the code."""
+        if not tracking_number:
+            raise PermanentError(f"no tracking number to follow in {tracking_carrier!r}")
+        trackers = self._api.find_trackers(tracking_number, tracking_carrier)
+        tracker = (
+            trackers[0] if trackers else self._api.create_tracker(tracking_number, tracking_carrier)
+        )
         return mapper.tracking_events(tracker)
 
     # --- TrackingWebhook -----------------------------------------------------------------

@@ -71,16 +71,20 @@ class EasyPostApi:
 
     # --- trackers ------------------------------------------------------------------------
 
-    def find_trackers(self, tracking_code: str) -> list[dict[str, Any]]:
+    def find_trackers(self, tracking_code: str, carrier: str = "") -> list[dict[str, Any]]:
+        """``GET /v2/trackers`` for one code, and one carrier when it is named."""
         # ``tracking_code`` rather than ``tracking_codes``: the SDK form-encodes a list as its
         # Python repr in a GET query string.
+        filters = {"tracking_code": tracking_code, **({"carrier": carrier} if carrier else {})}
         with self._translated(f"listing trackers of {tracking_code}"):
-            page = self._sdk.tracker.all(tracking_code=tracking_code)
+            page = self._sdk.tracker.all(**filters)
             return [tracker.to_dict() for tracker in page.get("trackers", [])]
 
-    def create_tracker(self, tracking_code: str) -> dict[str, Any]:
+    def create_tracker(self, tracking_code: str, carrier: str = "") -> dict[str, Any]:
+        """``POST /v2/trackers``; without a carrier EasyPost guesses it from the code."""
+        fields = {"tracking_code": tracking_code, **({"carrier": carrier} if carrier else {})}
         with self._translated(f"creating a tracker for {tracking_code}"):
-            return self._sdk.tracker.create(tracking_code=tracking_code).to_dict()
+            return self._sdk.tracker.create(**fields).to_dict()
 
     # --- label files ---------------------------------------------------------------------
 

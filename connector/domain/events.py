@@ -24,6 +24,8 @@ class EventKind(StrEnum):
     REFUND_REQUESTED = "RefundRequested"
     REFUND_ISSUED = "RefundIssued"
     REFUND_FAILED = "RefundFailed"
+    # the platform may or may not have made it: a person checks, then settles it
+    REFUND_UNCERTAIN = "RefundUncertain"
     RETURN_RESOLVED = "ReturnResolved"
     RETURN_CLOSED = "ReturnClosed"
     RETURN_CANCELED = "ReturnCanceled"

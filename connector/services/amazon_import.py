@@ -21,11 +21,13 @@ to ``on_error`` with their line numbers and skipped. Each batch's follow-up job
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,9 +42,10 @@ from .. import ledger
 from ..db import Database, models
 from ..db.mapping import address_to_dict
 from ..db.types import utcnow
-from ..domain import Address, Money, OrderLine, Status
+from ..domain import Address, Money, OrderLine, Status, TrackingStatus
 from ..domain.events import EventKind
 from ..errors import NothingToDo
+from ..routing import OptionKind
 from .common import FollowUp
 
 BATCH_ROWS = 2000  # returns stored per transaction
@@ -84,6 +87,7 @@ class Batch:
 
     summary: ImportSummary
     follow_ups: list[FollowUp] = field(default_factory=list)
+    deliveries: dict[int, datetime] = field(default_factory=dict)  # return id → delivered at
 
 
 def import_rows(
@@ -106,18 +110,36 @@ def import_rows(
     batches = _batches(rows, batch_rows, on_error)
     if not db.is_sqlite:
         batches = _read_ahead(batches)
-    for pending, read, errors in batches:
-        if pending:
-            with db.transaction() as session:
-                batch = store_batch(session, store_id, pending)
-        else:
-            batch = Batch(ImportSummary())
-        batch.summary.rows += read
-        batch.summary.errors += errors
-        total.add(batch.summary)
-        if on_batch is not None:
-            on_batch(batch)
+    with _no_cycle_collection():
+        for pending, read, errors in batches:
+            if pending:
+                with db.transaction(bulk=True) as session:
+                    batch = store_batch(session, store_id, pending)
+            else:
+                batch = Batch(ImportSummary())
+            if batch.deliveries:
+                with db.transaction() as session:
+                    batch.follow_ups += record_deliveries(session, batch.deliveries)
+            batch.summary.rows += read
+            batch.summary.errors += errors
+            total.add(batch.summary)
+            if on_batch is not None:
+                on_batch(batch)
     return total
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector paused while a report is stored: the import makes many
+    small objects and no cycles, and each batch is let go as a whole, so the collector's
+    passes over what is alive would cost a tenth of the import and free nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 _Pending = tuple[list[ReportedReturn], int, int]  # returns, rows read, rows with errors
@@ -196,6 +218,28 @@ def store_batch(session: Session, store_id: int, reported: list[ReportedReturn])
         raise NothingToDo(f"store {store_id} is gone")
     writer = _BatchWriter(session, store)
     return writer.write(reported)
+
+
+def record_deliveries(session: Session, deliveries: Mapping[int, datetime]) -> list[FollowUp]:
+    """Deliveries to the seller a report gives for returns stored before: each return still
+    waiting for its parcel on Amazon's label has it delivered (``record_platform_delivery``,
+    once per return and day), which receives it. In a transaction of its own, after the
+    batch's, with every check and trigger the rest of Helloword has."""
+    from . import logistics
+
+    waiting = session.scalars(
+        select(models.Shipment.return_id).where(
+            models.Shipment.return_id.in_(list(deliveries)),
+            models.Shipment.kind == OptionKind.PLATFORM_LABEL.value,
+            models.Shipment.status != TrackingStatus.DELIVERED.value,
+        )
+    ).all()
+    follow_ups: list[FollowUp] = []
+    for return_id in sorted(set(waiting)):
+        follow_ups += logistics.record_platform_delivery(
+            session, return_id, deliveries[return_id], PLATFORM
+        )
+    return follow_ups
 
 
 def fetch_order_details(session: Session, store_id: int, order_id: int, order: Any) -> None:
@@ -284,6 +328,7 @@ def needs_relinking(session: Session, store_id: int, error: str) -> None:
 class _NewReturn:
     reported: ReportedReturn
     lines: dict[str, ReportedLine]  # by SKU
+    clean: bool  # no text of its rows needs escaping
 
 
 class _Rows:
@@ -430,6 +475,15 @@ def _copy_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
+def _sql_value(value: Any) -> str:
+    """A constant (a column's default) as an SQL literal."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool | int):
+        return str(int(value))
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def _copy_value(value: Any) -> str:
     """A constant (a column's default) in COPY's text format."""
     if value is None:
@@ -458,6 +512,8 @@ class _Driver:
         if self.postgres:  # COPY's text: ISO 8601 with the offset
             self._stamp = datetime.isoformat
         self._formats: dict[str, str] = {}
+        self._statements: dict[str, str] = {}
+        self.null: Any = "\\N" if self.postgres else None  # how a row's None is written
         self._stamps: dict[datetime, Any] = {}
         self._texts: dict[str, str] = {}
         self.locking = False  # rows found are locked FOR KEY SHARE (``bulk``)
@@ -495,7 +551,7 @@ class _Driver:
     def stamp(self, value: datetime | None) -> Any:
         """A datetime as the column type binds it (aware UTC; SQLite's text)."""
         if value is None:
-            return None
+            return self.null
         found = self._stamps.get(value)
         if found is None:
             found = self._stamps[value] = self._stamp(value)
@@ -524,14 +580,18 @@ class _Driver:
 
     def by_key(self, table: str, store_id: int, keys: list[str]) -> dict[str, int]:
         """The ids of the store's rows of ``table`` (orders, returns) among ``keys``, their
-        external ids, in one statement (its keys in one parameter)."""
+        external ids, in one statement: its keys in one JSON parameter (which the driver
+        passes as it stands), each looked up by the index on its own (the planner may not
+        know the table's size in the middle of an import, and would scan the store's rows for
+        every batch)."""
         if self.postgres:
             lock = " FOR KEY SHARE" if self.locking and table == "orders" else ""
             with self.raw.cursor() as cursor:
                 cursor.execute(
-                    f"SELECT external_id, id FROM {table} "
-                    f"WHERE store_id = %s AND external_id = ANY(%s){lock}",
-                    (store_id, keys),
+                    "SELECT t.external_id, t.id FROM json_array_elements_text(%s::json) AS k(key) "
+                    f"CROSS JOIN LATERAL (SELECT id, external_id FROM {table} "
+                    f"WHERE store_id = %s AND external_id = k.key{lock}) AS t",
+                    (json.dumps(keys), store_id),
                 )
                 found = cursor.fetchall()
         else:
@@ -549,7 +609,8 @@ class _Driver:
         if self.postgres:
             lock = " FOR KEY SHARE" if self.locking and parents else ""
             with self.raw.cursor() as cursor:
-                cursor.execute(sql.format(**{"in": "= ANY(%s)"}) + lock, (keys,))
+                test = "= ANY(ARRAY(SELECT json_array_elements_text(%s::json)::int))"
+                cursor.execute(sql.format(**{"in": test}) + lock, (json.dumps(keys),))
                 return list(cursor.fetchall())
         query = sql.format(**{"in": "IN (SELECT value FROM json_each(?))"})
         return list(self.raw.execute(query, (json.dumps(keys),)).fetchall())
@@ -578,40 +639,36 @@ class _Driver:
             with self.raw.cursor() as cursor, cursor.copy(copying) as copy:
                 copy.write(self._copy_text(rows, values))
             return
-        rest = self._rest(rows)
-        if rest:
-            values = [value + rest for value in values]
-        marks = ", ".join("?" * len(rows.columns))
-        self.raw.executemany(
-            f"INSERT INTO {rows.name} ({', '.join(rows.columns)}) VALUES ({marks})", values
-        )
+        statement = self._statements.get(rows.name)
+        if statement is None:  # the other columns' defaults written into the statement
+            marks = ["?"] * len(rows.given) + [_sql_value(v) for v in self._rest(rows)]
+            statement = self._statements[rows.name] = (
+                f"INSERT INTO {rows.name} ({', '.join(rows.columns)}) VALUES ({', '.join(marks)})"
+            )
+        self.raw.executemany(statement, values)
 
     def _copy_text(self, rows: _Rows, values: list[tuple[Any, ...]]) -> str:
         """The rows in COPY's text format, written here rather than value by value by the
-        driver (several times faster): each row through one format string, with None as
-        ``\\N`` and the report's text escaped where it holds a backslash, tab or line break.
-        Every other value is a number or text made here (stamps as ISO 8601)."""
-        found = self._formats.get(rows.name)
-        if found is None:
+        driver (several times faster): each row through one format string. Its values are
+        ready for it: numbers, text made here, ``null`` for None, stamps as ISO 8601, and the
+        report's text escaped (``escaped``) where its row was not clean."""
+        form = self._formats.get(rows.name)
+        if form is None:
             rest = "".join(f"\t{_copy_value(value)}" for value in self._rest(rows))
-            found = "\t".join(["%s"] * len(rows.given)) + rest.replace("%", "%%") + "\n"
-            self._formats[rows.name] = found
-        form, nullable, free = found, rows.nullable, rows.free
-        escape = _copy_escape
-        lines = []
-        for value in values:
-            if nullable or free:
-                cells = list(value)
-                for index in free:
-                    text = cells[index]
-                    if text and not (text.isprintable() and "\\" not in text):
-                        cells[index] = escape(text)  # (a tab or a line break is not printable)
-                for index in nullable:
-                    if cells[index] is None:
-                        cells[index] = "\\N"
-                value = tuple(cells)
-            lines.append(form % value)
-        return "".join(lines)
+            form = "\t".join(["%s"] * len(rows.given)) + rest.replace("%", "%%") + "\n"
+            self._formats[rows.name] = form
+        return "".join([form % value for value in values])
+
+    def escaped(self, rows: _Rows, value: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A row of ``rows`` whose report text may hold what COPY escapes (a backslash, a line
+        break, a tab), escaped there; as it is for SQLite."""
+        if not self.postgres:
+            return value
+        cells = list(value)
+        for index in rows.free:
+            if isinstance(cells[index], str):
+                cells[index] = _copy_escape(cells[index])
+        return tuple(cells)
 
     def _rest(self, rows: _Rows) -> tuple[Any, ...]:
         return tuple(self._default(column) for column in rows.rest)
@@ -644,6 +701,7 @@ class _BatchWriter:
         self.open_returns: list[int] = []
         self.new_orders: list[int] = []
         self._units: dict[tuple[Money | None, int, str], tuple[int, str]] = {}
+        self.deliveries: dict[int, datetime] = {}
 
     def write(self, reported: list[ReportedReturn]) -> Batch:
         if not reported:
@@ -653,7 +711,7 @@ class _BatchWriter:
         new, additions = self._returns(reported)
         self._insert_returns(new, order_ids, lines_of_order)
         self._add_lines(additions, lines_of_order)
-        return Batch(self.summary, self._follow_ups())
+        return Batch(self.summary, self._follow_ups(), self.deliveries)
 
     def _follow_ups(self) -> list[FollowUp]:
         """One job per batch, which queues ``decide_return`` for each open return and
@@ -730,7 +788,7 @@ class _BatchWriter:
             minor, in_currency = self._unit(line, currency)
             if in_currency == currency:
                 total += minor * line.ordered
-        return (
+        value = (
             order_id,
             self.store.merchant_id,
             self.store.id,
@@ -747,12 +805,13 @@ class _BatchWriter:
             db.stamp(now),
             db.stamp(now),
         )
+        return value if row.clean else db.escaped(_ORDERS, value)
 
     def _line(
         self, line_id: int, order_id: int, line: ReportedLine, currency: str
     ) -> tuple[Any, ...]:
         minor, in_currency = self._unit(line, currency)
-        return (
+        value = (
             line_id,
             order_id,
             line.sku,
@@ -767,6 +826,7 @@ class _BatchWriter:
             "",
             _NO_TAGS,
         )
+        return value if line.clean else self.db.escaped(_ORDER_LINES, value)
 
     def _unit(self, line: ReportedLine, currency: str) -> tuple[int, str]:
         """The line's unit price in minor units and its currency, worked out once per
@@ -800,6 +860,8 @@ class _BatchWriter:
         for row in reported:
             key = row.external_id
             if key in stored:
+                if row.delivered_at is not None and _platform_label(row):
+                    self.deliveries[stored[key]] = row.delivered_at
                 have = stored_lines[stored[key]]
                 lacking = [
                     (row.order_external_id, key, line)
@@ -816,8 +878,9 @@ class _BatchWriter:
             if item is not None:  # the same RMA further down the same batch
                 for line in row.lines:
                     item.lines.setdefault(line.sku, line)
+                item.clean = item.clean and row.clean
                 continue
-            new[key] = _NewReturn(row, {line.sku: line for line in row.lines})
+            new[key] = _NewReturn(row, {line.sku: line for line in row.lines}, row.clean)
         return new, additions
 
     def _insert_returns(
@@ -846,8 +909,10 @@ class _BatchWriter:
             at = row.delivered_at or row.requested_at
             order_lines = lines_of_order[row.order_external_id]
             lines = item.lines.values()
+            clean = item.clean
             for line in lines:
-                line_values.append(_return_line(return_id, order_lines, key, line))
+                value = _return_line(return_id, order_lines, key, line)
+                line_values.append(value if clean else db.escaped(_RETURN_LINES, value))
             rma = _rma(return_id)
             chain = [(requested_kind, _requested(rma, row, lines), "buyer")]
             refunded = row.refunded is not None and settled
@@ -858,47 +923,46 @@ class _BatchWriter:
             prev = ledger.GENESIS
             for seq, (kind, text, actor) in enumerate(chain, start=1):
                 digest = _event_hash(prev, return_id, seq, kind, text, actor, moment)
-                events.append((return_id, seq, kind, text, actor, occurred_at, prev, digest))
+                event = (return_id, seq, kind, text, actor, occurred_at, prev, digest)
+                events.append(event if clean else db.escaped(_LEDGER, event))
                 prev = digest
-            returns.append(
-                (
-                    return_id,
-                    merchant_id,
-                    store_id,
-                    order_ids[row.order_external_id],
-                    key,
-                    rma,
-                    status.value,
-                    "platform",
-                    db.stamp(row.requested_at),
-                    no_address,
-                    "",
-                    "refund",
-                    prev,
-                    len(chain),
-                    db.stamp(at) if refunded else None,
-                    db.stamp(at) if status is Status.CLOSED else None,
-                    now,
-                    now,
-                )
+            value = (
+                return_id,
+                merchant_id,
+                store_id,
+                order_ids[row.order_external_id],
+                key,
+                rma,
+                status,
+                "platform",
+                db.stamp(row.requested_at),
+                no_address,
+                "",
+                "refund",
+                prev,
+                len(chain),
+                db.stamp(at) if refunded else db.null,
+                db.stamp(at) if status is Status.CLOSED else db.null,
+                now,
+                now,
             )
+            returns.append(value if clean else db.escaped(_RETURNS, value))
             if refunded and row.refunded is not None:
-                refunds.append(
-                    (
-                        return_id,
-                        1,
-                        f"amazon-report:{store_id}:{key}",
-                        row.refunded.minor,
-                        row.refunded.currency,
-                        "issued",
-                        "platform",
-                        "refund",
-                        "",
-                        "",
-                        now,
-                        db.stamp(at),
-                    )
+                value = (
+                    return_id,
+                    1,
+                    f"amazon-report:{store_id}:{key}",
+                    row.refunded.minor,
+                    row.refunded.currency,
+                    "issued",
+                    "platform",
+                    "refund",
+                    "",
+                    "",
+                    now,
+                    db.stamp(at),
                 )
+                refunds.append(value if clean else db.escaped(_REFUNDS, value))
             if settled:
                 self.summary.returns_history += 1
             else:
@@ -970,6 +1034,8 @@ def _platform_label(row: ReportedReturn) -> dict[str, Any]:
     }
     if row.label_cost is not None and row.label_paid_by.lower() == "seller":
         label["cost"] = {"amount": str(row.label_cost.amount), "currency": row.label_cost.currency}
+    if row.delivered_at is not None:  # the parcel reached the seller already
+        label["delivered_at"] = row.delivered_at.isoformat()
     return {"platform_label": label}
 
 
@@ -987,6 +1053,7 @@ def _requested(rma: str, row: ReportedReturn, lines: Iterable[ReportedLine]) -> 
         row.amazon_status,
         bool(row.tracking_number),
         row.carrier,
+        row.delivered_at,
     )
     parts = _PARTS.get(key)
     if parts is None:
@@ -1031,6 +1098,8 @@ def _request_parts(row: ReportedReturn) -> tuple[str, str, str]:
             if cost
             else ""
         )
+        if "delivered_at" in label:
+            priced += f'"delivered_at":{_text(label["delivered_at"])},'
         shown = f'"platform_label":{{"carrier":{_text(label["carrier"])},{priced}"tracking_number":'
     return '{"amazon":{' + ",".join(head), middle, shown
 
@@ -1104,8 +1173,8 @@ def _return_line(
         order_lines[line.sku],
         f"{key}:{line.sku}",
         line.quantity,
-        line.reason.value,
-        line.condition.value,
+        line.reason,  # a StrEnum: its own value
+        line.condition,
         line.note,
         "",
         "",

@@ -213,7 +213,8 @@ def cancel(session: Session, return_id: int, reason: str, actor: str) -> list[Fo
         raise ValidationError("status", f"return {return_.rma} is {status}, it cannot be canceled")
     issued = session.scalar(
         select(models.Refund.id).where(
-            models.Refund.return_id == return_.id, models.Refund.status.in_(["pending", "issued"])
+            models.Refund.return_id == return_.id,
+            models.Refund.status.in_(["pending", "issued", "uncertain"]),
         )
     )
     if issued is not None:

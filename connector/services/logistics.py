@@ -3,17 +3,22 @@
 Carrier calls happen outside the transaction that stores their result, so no database lock is
 held while a carrier answers. A label is bought with the idempotency key ``label:<return id>``,
 so a retried job gets the same label back instead of a second one.
+
+A parcel on the platform's own prepaid label is followed through the merchant's aggregator
+account (Shippo, EasyPost) when one can track its carrier where it is posted
+(``tracking_carriers``); otherwise its scans are the platform's, and arrive with the parcel.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from ..db import models
@@ -44,10 +49,12 @@ from ..routing import (
     RoutingSettings,
     route,
 )
-from . import fx, outbox
+from . import fx, outbox, tracking_carriers
 from .common import FollowUp, lock_return, move, record
 from .destinations import routing_settings
 from .refunds import request_refund
+
+log = logging.getLogger(__name__)
 
 CarrierFor = Callable[[models.CarrierAccount], Any]
 
@@ -576,8 +583,9 @@ def grant_returnless(session: Session, return_id: int) -> list[FollowUp]:
 
 
 def _ship_on_platform_label(session: Session, return_: models.Return) -> list[FollowUp]:
-    """Keep the platform's label as the return's shipment (tracked like any, bought by no
-    one here) and wait for the parcel."""
+    """Keep the platform's label as the return's shipment (bought by no one here) and wait
+    for the parcel, followed through an aggregator account of the merchant's when one can
+    track its carrier; polling then asks that account like any other."""
     label = platform_label(session, return_)
     if label is None:
         raise PermanentError(f"return {return_.rma} lost the platform label its route chose")
@@ -586,6 +594,9 @@ def _ship_on_platform_label(session: Session, return_: models.Return) -> list[Fo
     cost = label.get("cost")
     price = (
         Money.of(cost["amount"], cost["currency"]) if cost else Money.zero(return_.order.currency)
+    )
+    follower = parcel_follower(
+        session, return_.merchant_id, carrier, str(buyer_address(return_).get("country") or "")
     )
     known = session.scalar(
         select(models.Shipment.id).where(
@@ -600,19 +611,75 @@ def _ship_on_platform_label(session: Session, return_: models.Return) -> list[Fo
                 carrier=carrier,
                 service="",
                 tracking_number=tracking_number,
+                account=follower.account if follower else "",
+                tracking_carrier=follower.token if follower else "",
                 status=TrackingStatus.LABEL_CREATED.value,
                 price_minor=price.minor,
                 currency=price.currency,
             )
         )
-    move(
-        session,
-        return_,
-        Status.AWAITING_SHIPMENT,
-        EventKind.LABEL_ISSUED,
-        {"by": "platform", "carrier": carrier, "tracking_number": tracking_number},
-    )
-    return []
+    issued: dict[str, Any] = {
+        "by": "platform",
+        "carrier": carrier,
+        "tracking_number": tracking_number,
+    }
+    if follower is not None:
+        issued["followed_with"] = follower.account
+    move(session, return_, Status.AWAITING_SHIPMENT, EventKind.LABEL_ISSUED, issued)
+    delivered = label.get("delivered_at")
+    if not delivered:
+        return []
+    # the platform reported the parcel delivered before the return was routed
+    moment = datetime.fromisoformat(str(delivered))
+    return record_platform_delivery(session, return_.id, moment, return_.store.platform)
+
+
+@dataclass(frozen=True)
+class Follower:
+    """The carrier account that follows a parcel another carrier moves, and the token that
+    account knows the carrier by."""
+
+    account: str
+    token: str
+
+
+def parcel_follower(
+    session: Session, merchant_id: int, carrier: str, country: str
+) -> Follower | None:
+    """The merchant's first active aggregator account (oldest first) that can track
+    ``carrier`` (the platform's name for it) on a parcel posted in ``country``; None, said in
+    the log, when no account can, and the parcel's scans are left to the platform."""
+    table = tracking_carriers.load()
+    accounts = session.scalars(
+        select(models.CarrierAccount)
+        .where(
+            models.CarrierAccount.merchant_id == merchant_id,
+            models.CarrierAccount.active,
+            models.CarrierAccount.carrier.in_(sorted(table.aggregators)),
+        )
+        .order_by(models.CarrierAccount.id)
+    ).all()
+    for account in accounts:
+        token = table.token(account.carrier, carrier, country)
+        if token:
+            return Follower(account.name, token)
+    if accounts:
+        log.warning(
+            "merchant %s: no aggregator account tracks %r posted in %s (%s); the parcel on "
+            "the platform's label is left to the platform",
+            merchant_id,
+            carrier,
+            country or "an unknown country",
+            ", ".join(account.name for account in accounts),
+        )
+    else:
+        log.info(
+            "merchant %s has no aggregator account; the parcel on the platform's %r label is "
+            "left to the platform",
+            merchant_id,
+            carrier,
+        )
+    return None
 
 
 def _request_own_shipment(session: Session, return_: models.Return) -> list[FollowUp]:
@@ -732,65 +799,142 @@ _ORDER = [
 
 def record_tracking(session: Session, carrier: str, events: list[TrackingEvent]) -> list[FollowUp]:
     """Store carrier scans (each once), move the shipment forward, and let the return follow:
-    the first scan puts it in transit, delivery to the destination receives it."""
-    from .receiving import receive  # receiving builds on logistics, not the other way round
+    the first scan puts it in transit, delivery to the destination receives it.
 
+    ``carrier`` is who reports the scans: the shipment's own carrier (a poll, or a label the
+    carrier sold), or the carrier of the account following the parcel for another carrier
+    (an aggregator's webhook about a parcel on a platform's own label)."""
     follow_ups: list[FollowUp] = []
     for event in sorted(events, key=lambda e: e.occurred_at):
-        shipment = session.scalar(
-            select(models.Shipment).where(
-                models.Shipment.carrier == carrier,
-                models.Shipment.tracking_number == event.tracking_number,
-            )
-        )
-        if shipment is None:
-            continue
-        seen = session.scalar(
-            select(models.TrackingEvent.id).where(models.TrackingEvent.dedup_key == event.dedup_key)
-        )
-        if seen is not None:
-            continue
-        session.add(
-            models.TrackingEvent(
-                shipment_id=shipment.id,
-                status=event.status.value,
-                occurred_at=event.occurred_at,
-                carrier_status=event.carrier_status,
-                description=event.description,
-                location=event.location,
-                dedup_key=event.dedup_key,
-            )
-        )
-        if _moves_forward(TrackingStatus(shipment.status), event.status):
-            shipment.status = event.status.value
-        return_ = lock_return(session, shipment.return_id)
-        record(
-            session,
-            return_,
-            EventKind.PARCEL_SCANNED,
-            {
-                "tracking_number": event.tracking_number,
-                "status": event.status.value,
-                "at": event.occurred_at.isoformat(),
-                "location": event.location,
-            },
-            actor=f"carrier:{carrier}",
-        )
-        if event.status.is_first_scan and return_.status == Status.AWAITING_SHIPMENT:
-            move(
-                session, return_, Status.IN_TRANSIT, EventKind.PARCEL_SCANNED, {"first_scan": True}
-            )
-            if return_.refund_trigger == "first_scan":
-                follow_ups += request_refund(session, return_, trigger="first_scan")
-        if event.status is TrackingStatus.DELIVERED and return_.status == Status.IN_TRANSIT:
-            follow_ups += receive(
+        shipment = _tracked_shipment(session, carrier, event.tracking_number)
+        if shipment is not None:
+            follow_ups += _record_scan(
                 session,
-                return_.id,
-                weight_g=None,
-                note="delivered by carrier",
-                actor=f"carrier:{carrier}",
+                shipment,
+                event,
+                event.dedup_key,
+                f"carrier:{carrier}",
+                "delivered by carrier",
             )
     return follow_ups
+
+
+def _tracked_shipment(
+    session: Session, carrier: str, tracking_number: str
+) -> models.Shipment | None:
+    """The shipment ``carrier`` reports on: the one it carries, else the one another carrier
+    moves that the return's merchant follows through an account of ``carrier``."""
+    shipment = session.scalar(
+        select(models.Shipment).where(
+            models.Shipment.carrier == carrier, models.Shipment.tracking_number == tracking_number
+        )
+    )
+    if shipment is not None:
+        return shipment
+    return session.scalar(
+        select(models.Shipment)
+        .join(models.Return, models.Shipment.return_id == models.Return.id)
+        .join(
+            models.CarrierAccount,
+            and_(
+                models.CarrierAccount.merchant_id == models.Return.merchant_id,
+                models.CarrierAccount.name == models.Shipment.account,
+            ),
+        )
+        .where(
+            models.Shipment.tracking_number == tracking_number,
+            models.Shipment.account != "",
+            models.CarrierAccount.carrier == carrier,
+        )
+        .order_by(models.Shipment.id)
+        .limit(1)
+    )
+
+
+def _record_scan(
+    session: Session,
+    shipment: models.Shipment,
+    event: TrackingEvent,
+    dedup_key: str,
+    actor: str,
+    delivered_note: str,
+) -> list[FollowUp]:
+    """One scan of ``shipment``, stored once under ``dedup_key``, and what it moves."""
+    from .receiving import receive  # receiving builds on logistics, not the other way round
+
+    seen = session.scalar(
+        select(models.TrackingEvent.id).where(models.TrackingEvent.dedup_key == dedup_key)
+    )
+    if seen is not None:
+        return []
+    session.add(
+        models.TrackingEvent(
+            shipment_id=shipment.id,
+            status=event.status.value,
+            occurred_at=event.occurred_at,
+            carrier_status=event.carrier_status,
+            description=event.description,
+            location=event.location,
+            dedup_key=dedup_key,
+        )
+    )
+    if _moves_forward(TrackingStatus(shipment.status), event.status):
+        shipment.status = event.status.value
+    return_ = lock_return(session, shipment.return_id)
+    record(
+        session,
+        return_,
+        EventKind.PARCEL_SCANNED,
+        {
+            "tracking_number": event.tracking_number,
+            "status": event.status.value,
+            "at": event.occurred_at.isoformat(),
+            "location": event.location,
+        },
+        actor=actor,
+    )
+    follow_ups: list[FollowUp] = []
+    if event.status.is_first_scan and return_.status == Status.AWAITING_SHIPMENT:
+        move(session, return_, Status.IN_TRANSIT, EventKind.PARCEL_SCANNED, {"first_scan": True})
+        if return_.refund_trigger == "first_scan":
+            follow_ups += request_refund(session, return_, trigger="first_scan")
+    if event.status is TrackingStatus.DELIVERED and return_.status == Status.IN_TRANSIT:
+        follow_ups += receive(session, return_.id, weight_g=None, note=delivered_note, actor=actor)
+    return follow_ups
+
+
+def record_platform_delivery(
+    session: Session, return_id: int, delivered_at: datetime, source: str
+) -> list[FollowUp]:
+    """The platform reports the parcel on its own label delivered (Amazon's returns report
+    has a return delivery date): a DELIVERED scan of the platform-label shipment, which moves
+    it and the return on as a carrier's delivery scan does (in transit, then received).
+
+    Stored once per return and day, so a report read again, or a later report repeating the
+    row, changes nothing. A return with no parcel on the platform's label (not fulfilled yet,
+    or sent another way) is left alone. ``source`` names the platform, as the ledger's actor.
+    Returns the jobs to follow (a refund the receipt triggers)."""
+    shipment = session.scalar(
+        select(models.Shipment)
+        .where(
+            models.Shipment.return_id == return_id,
+            models.Shipment.kind == OptionKind.PLATFORM_LABEL.value,
+        )
+        .order_by(models.Shipment.id)
+        .limit(1)
+    )
+    if shipment is None:
+        return []
+    when = delivered_at if delivered_at.tzinfo else delivered_at.replace(tzinfo=UTC)
+    event = TrackingEvent(
+        tracking_number=shipment.tracking_number,
+        status=TrackingStatus.DELIVERED,
+        occurred_at=when,
+        carrier_status=f"{source}:delivered",
+        description=f"delivered, as {source} reports",
+    )
+    key = f"platform-delivery|{return_id}|{when.astimezone(UTC).date().isoformat()}"
+    return _record_scan(session, shipment, event, key, source, f"delivered, as {source} reports")
 
 
 def _moves_forward(current: TrackingStatus, new: TrackingStatus) -> bool:
@@ -850,6 +994,8 @@ def label_to_void(session: Session, shipment_id: int) -> tuple[Label, models.Car
         TrackingStatus.DELIVERED,
     ):
         raise NothingToDo(f"shipment {shipment_id} has no label left to void")
+    if shipment.kind == OptionKind.PLATFORM_LABEL.value:  # its account only follows the parcel
+        raise NothingToDo(f"shipment {shipment_id} is on the platform's label, not one of ours")
     account = _account_of(session, shipment)
     if account is None:
         raise NothingToDo(f"shipment {shipment_id} has no carrier account to void with")

@@ -119,3 +119,11 @@ def hold(row: models.OutboundAction, error: str, seconds: float) -> None:
     """A passing failure: keep the row for the job's retry, ``seconds`` from now."""
     row.last_error = error
     row.claimed_until = utcnow() + timedelta(seconds=seconds + 30)
+
+
+def wait(row: models.OutboundAction, why: str, seconds: float) -> None:
+    """The platform has the work and answers later: keep the row for the job's next ask,
+    ``seconds`` from now, with what the platform said, and no error."""
+    row.last_error = ""
+    row.result = {"awaiting": why}
+    row.claimed_until = utcnow() + timedelta(seconds=seconds + 30)

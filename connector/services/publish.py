@@ -194,6 +194,23 @@ def succeeded(session: Session, call: Call, result: PushResult) -> list[FollowUp
     return follow_ups + try_resolve(session, return_)
 
 
+def awaiting(session: Session, call: Call, why: str, retry_in: float) -> None:
+    """Record a push the platform has taken on and answers later (Amazon's refund feeds): no
+    failure, the row held for the job's next ask in ``retry_in`` seconds, the refund pending."""
+    action = session.get(models.OutboundAction, call.action_id, with_for_update=True)
+    assert action is not None
+    outbox.wait(action, why, retry_in)
+
+
+def uncertain(session: Session, call: Call, why: str) -> list[FollowUp]:
+    """Record a push the platform may or may not have carried out: it stops, like a failure,
+    so the return's next push goes ahead, but a refund is ``uncertain``, not failed: it counts
+    as possibly paid and cannot be asked for again until a person settles it."""
+    action = session.get(models.OutboundAction, call.action_id, with_for_update=True)
+    assert action is not None
+    return _stopped(session, call, action, "uncertain", why, EventKind.REFUND_UNCERTAIN)
+
+
 def failed(
     session: Session, call: Call, error: str, retry_in: float | None = None
 ) -> list[FollowUp]:
@@ -204,18 +221,26 @@ def failed(
     if retry_in is not None:
         outbox.hold(action, error, retry_in)
         return []
-    outbox.release(action, "failed", error)
+    return _stopped(session, call, action, "failed", error, EventKind.REFUND_FAILED)
+
+
+def _stopped(
+    session: Session,
+    call: Call,
+    action: models.OutboundAction,
+    status: str,
+    why: str,
+    event: EventKind,
+) -> list[FollowUp]:
+    """The push ends as ``status`` and the return's next push goes ahead; a refund's row
+    says so too, in its ledger."""
+    outbox.release(action, status, why)
     follow_ups = outbox.next_after(session, action)
     if call.action in SETTLING:
         refund = session.get(models.Refund, action.payload["refund_id"])
         assert refund is not None
-        refund.status = "failed"
-        refund.error = error
+        refund.status = status
+        refund.error = why
         return_ = lock_return(session, action.return_id or 0)
-        record(
-            session,
-            return_,
-            EventKind.REFUND_FAILED,
-            {"refund": refund.idempotency_key, "error": error},
-        )
+        record(session, return_, event, {"refund": refund.idempotency_key, "error": why})
     return follow_ups

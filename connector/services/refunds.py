@@ -1,8 +1,11 @@
 """Refunds: requested when the policy's trigger fires, issued once through the outbox.
 
-A return has at most one live refund: a second trigger finds the pending or issued one and adds
-nothing. A refund that failed permanently may be requested again, with the next sequence number
-and so a new idempotency key.
+A return has at most one live refund: a second trigger finds the pending, issued or uncertain
+one and adds nothing. A refund that failed permanently may be requested again, with the next
+sequence number and so a new idempotency key, but only once the platform agrees it was never
+made: a platform that makes refunds after the push (``RefundTracker``, Amazon) may still be
+making one recorded here as failed. A refund the platform may or may not have made is
+``uncertain``; a person checks the platform and settles it, as made or as not made.
 
 An exchange settles a return the same way, without money: its refund row (kind ``exchange``,
 amount zero) stands for the other variants the platform sends, through the outbound action
@@ -19,11 +22,24 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..db import models
+from ..db.types import utcnow
 from ..domain import Money
 from ..domain.events import EventKind
-from ..errors import ValidationError
+from ..errors import HellowordError, ValidationError
+from ..ports import RefundTracker
 from . import outbox
 from .common import FollowUp, lock_return, record
+from .lifecycle import try_resolve
+
+LIVE = ("pending", "issued", "uncertain")  # refunds that are, or may be, paid
+# where a platform's refund may still be made, in the words of ``RefundStanding.state``
+PLATFORM_WORDS = {
+    "queued": "waits to be sent to the platform",
+    "submitting": "is being sent to the platform",
+    "submitted": "is with the platform, which has not said whether it made it",
+    "issued": "was made by the platform",
+    "uncertain": "may or may not have been made by the platform",
+}
 
 
 @dataclass(frozen=True)
@@ -96,7 +112,7 @@ def refund_parts(session: Session, return_: models.Return) -> RefundParts:
             models.Return.order_id == return_.order_id,
             models.Return.id != return_.id,
             models.Refund.kind == "refund",
-            models.Refund.status.in_(["pending", "issued"]),
+            models.Refund.status.in_(LIVE),
         )
     )
     room = max(return_.order.total_minor - int(refunded_elsewhere or 0) - goods.minor, 0)
@@ -145,7 +161,7 @@ def request_refund(
 ) -> list[FollowUp]:
     live = session.scalar(
         select(models.Refund).where(
-            models.Refund.return_id == return_.id, models.Refund.status.in_(["pending", "issued"])
+            models.Refund.return_id == return_.id, models.Refund.status.in_(LIVE)
         )
     )
     if live is not None:
@@ -244,16 +260,107 @@ def refund_amount(refund: models.Refund) -> Money:
     return Money.from_minor(refund.amount_minor, refund.currency)
 
 
-def retry_refund(session: Session, return_id: int, actor: str) -> list[FollowUp]:
+def retry_refund(
+    session: Session, return_id: int, actor: str, tracker: RefundTracker | None = None
+) -> list[FollowUp]:
     """Staff ask again for a refund (or an exchange) that failed for good (the platform was
     down for hours, a payment method expired): a new one, under the next sequence number and
-    key. The policy and the lines decide afresh whether it is an exchange."""
+    key. The policy and the lines decide afresh whether it is an exchange.
+
+    ``tracker`` is the store's platform when it makes refunds after the push: each failed
+    refund must then be failed in its record too, since a new key sent while the platform may
+    still make the old one would refund twice."""
     return_ = lock_return(session, return_id)
-    statuses = set(
-        session.scalars(select(models.Refund.status).where(models.Refund.return_id == return_id))
-    )
+    refunds = session.scalars(
+        select(models.Refund).where(models.Refund.return_id == return_id)
+    ).all()
+    statuses = {refund.status for refund in refunds}
     if statuses & {"pending", "issued"}:
         raise ValidationError("refund", f"return {return_.rma} has a refund pending or issued")
+    if "uncertain" in statuses:
+        raise ValidationError(
+            "refund",
+            f"return {return_.rma} has a refund the platform may or may not have made: check "
+            "the platform and settle it before asking again",
+        )
     if "failed" not in statuses:
         raise ValidationError("refund", f"return {return_.rma} has no failed refund to retry")
+    for refund in refunds:
+        state = platform_state(tracker, refund.idempotency_key)
+        if state and state != "failed":
+            raise ValidationError(
+                "refund",
+                f"refund {refund.idempotency_key} of return {return_.rma} "
+                f"{PLATFORM_WORDS.get(state, f'is {state} on the platform')}: asking again "
+                "could refund twice",
+            )
     return request_refund(session, return_, trigger="staff", actor=actor)
+
+
+def platform_state(tracker: RefundTracker | None, key: str) -> str:
+    """Where the platform's own record has the refund under ``key`` ("" when it keeps none,
+    or was never asked); ``ValidationError`` when the record cannot be read now."""
+    if tracker is None:
+        return ""
+    try:
+        standing = tracker.refund_status(key)
+    except HellowordError as error:
+        raise ValidationError(
+            "refund", f"where refund {key} stands on the platform cannot be read now: {error}"
+        ) from error
+    return str(standing.state) if standing is not None else ""
+
+
+def settle_refund(
+    session: Session,
+    return_id: int,
+    made: bool,
+    note: str,
+    actor: str,
+    tracker: RefundTracker | None = None,
+) -> list[FollowUp]:
+    """A person checked the platform for the return's uncertain refund: it was ``made`` (the
+    refund is issued, and the return may resolve) or it was not (failed, and may be asked for
+    again). The platform's own record (``tracker``) is settled first, so it never says a
+    refund may still be made that the return says failed."""
+    return_ = lock_return(session, return_id)
+    refund = session.scalar(
+        select(models.Refund)
+        .where(models.Refund.return_id == return_id, models.Refund.status == "uncertain")
+        .order_by(models.Refund.sequence.desc())
+        .limit(1)
+    )
+    if refund is None:
+        raise ValidationError("refund", f"return {return_.rma} has no uncertain refund")
+    if tracker is not None:
+        try:
+            tracker.settle_refund(refund.idempotency_key, made, note)
+        except HellowordError as error:
+            raise ValidationError("refund", str(error)) from error
+    action = session.scalar(
+        select(models.OutboundAction).where(
+            models.OutboundAction.idempotency_key == refund.idempotency_key
+        )
+    )
+    settled = {"refund": refund.idempotency_key, "settled_by_hand": True}
+    if note:
+        settled["note"] = note
+    if not made:
+        refund.status, refund.error = "failed", note or "not made, as checked on the platform"
+        if action is not None:
+            outbox.release(action, "failed", refund.error)
+        record(session, return_, EventKind.REFUND_FAILED, settled, actor=actor)
+        return []
+    refund.status, refund.error, refund.issued_at = "issued", "", utcnow()
+    if action is not None:
+        outbox.release(action, "done")
+    if return_.refunded_at is None and refund.kind != "exchange":
+        return_.refunded_at = refund.issued_at
+    record(
+        session,
+        return_,
+        EventKind.REFUND_ISSUED,
+        settled | {"amount": str(refund_amount(refund))},
+        actor=actor,
+    )
+    return try_resolve(session, return_)

@@ -3,10 +3,11 @@ restocked units back on the listing.
 
 ``AmazonPlatform`` is the adapter the registry builds for the ``amazon`` slug. Besides it the
 app uses: ``NeedsRelinking`` (an account whose authorisation lapsed), ``RefundLine`` and
-``FeedOutcome`` (refunds batched into one feed), ``parse_returns_report`` with ``file_lines``
-(a returns report saved from Seller Central, read offline), its ``ReportedReturn`` and
-``RowError`` rows, and ``consent_url`` / ``LwaClient`` for the linking routes. Everything else
-in this package is private to it.
+``FeedOutcome`` (refunds batched into one feed), ``RefundReceipt`` and ``RefundState`` (where a
+refund stands with Amazon), ``parse_returns_report`` with ``file_lines`` (a returns report
+saved from Seller Central, read offline), its ``ReportedReturn`` and ``RowError`` rows, and
+``consent_url`` / ``LwaClient`` for the linking routes. Everything else in this package is
+private to it.
 """
 
 from .adapter import AmazonPlatform, FeedOutcome, FeedPending, RefundLine, ReturnsReport

@@ -13,7 +13,8 @@ import returns from; default: those the seller participates in, in the region), 
 import FBA customer returns; default false), ``inventory_marketplace_id`` (where restocks set
 the listing quantity; default the first marketplace), ``application_id`` and ``draft`` (for the
 consent URL), ``sandbox`` (Amazon's static sandbox), ``order_data`` (the Orders API's
-``includedData``), ``report_wait`` and ``refund_wait`` (seconds a call may wait on Amazon).
+``includedData``), ``report_wait`` (seconds an import waits on a report) and ``refund_batch``
+(seconds the seller's batch gathers refunds before its feed goes; default 60).
 
 What each port does on Amazon:
 
@@ -23,10 +24,15 @@ What each port does on Amazon:
 - ReturnSource: the returns report(s) since a time, per marketplace, in windows of at most 60
   days, parsed as they download. ``iter_return_rows`` gives each row with its stub order and
   line number, or its error; ``iter_return_requests`` only the requests, errors logged.
-- ReturnPublisher: ``refund`` by payment adjustment feed, idempotent by key through receipts
-  (``submit_refunds`` batches many, ``feed_result`` reads the processing report back). Amazon
-  has no API to approve, decline, label, dispose of or close a seller-fulfilled return: those
-  pushes answer ``PushResult(details={"skipped": why})`` and change nothing.
+- ReturnPublisher: ``refund`` by payment adjustment feed, idempotent by key through receipts.
+  A refund joins the seller's batch and answers ``AwaitingPlatform``; the job that sends the
+  batch takes it (``take_queued_refunds``) and submits it as one feed (``submit_refunds``), and
+  the refund's next tries read the processing report back (``feed_result``, which settles every
+  refund of the feed). Amazon has no API to approve, decline, label, dispose of or close a
+  seller-fulfilled return: those pushes answer ``PushResult(details={"skipped": why})`` and
+  change nothing.
+- RefundTracker: ``refund_status`` says where a refund stands, so nobody asks again for one
+  Amazon may still make; ``settle_refund`` records what a person found in Seller Central.
 - InventoryPublisher: ``restock`` adds to the listing's seller-fulfilled quantity
   (``patchListingsItem``), after reading it.
 
@@ -46,11 +52,18 @@ from typing import Any
 import httpx
 
 from connector.domain import Money, Order, ReturnRequest
-from connector.errors import NothingToDo, PermanentError, RetryableError
+from connector.errors import (
+    AwaitingPlatform,
+    NothingToDo,
+    PermanentError,
+    RetryableError,
+    Uncertain,
+)
 from connector.ports import AdapterContext, Credentials, PushResult
 
 from . import feeds, lwa, mapper, marketplaces, reports
 from .feeds import Fate
+from .lwa import NeedsRelinking
 from .receipts import Receipts, RefundReceipt, RefundState
 from .returns_report import ParsedRow, ReportFormatError, RowError, parse_returns_report
 from .spapi import TIMEOUT, MaybeDone, SellingPartnerApi
@@ -59,10 +72,12 @@ from .throttle import Throttle
 DEFAULT_ORDER_DATA = ("RECIPIENT", "PROCEEDS", "FULFILLMENT", "PACKAGES")
 REFUND_ORDER_DATA = ("PROCEEDS",)
 REPORT_WAIT = 600.0  # seconds an import waits for a report before leaving it to a retry
-REFUND_WAIT = 30.0  # seconds a single refund polls its feed before leaving it to a retry
+REFUND_BATCH = 60.0  # seconds a seller's batch gathers refunds before its feed goes
+REFUND_RECHECK = 300.0  # seconds between two looks at a refund Amazon has not settled
 FEED_RETRY = 120.0  # seconds a job should wait before asking again about a pending feed
-FIRST_FEED_POLL = 5.0
 STALE_CLAIM = 600.0  # seconds after which a refund left SUBMITTING is taken as abandoned
+STALE_BATCH = 900.0  # seconds after which a refund still QUEUED is taken as left behind
+QUEUE_LIMIT = 24 * 3600.0  # seconds a refund may wait to be sent before it fails, never sent
 CLOCK_SKEW = 300.0  # seconds of leeway when asking Amazon for feeds created since a claim
 MAX_FEED_REPORT = 10 * 1024 * 1024  # bytes of processing report read at most
 PENDING_FEED = ("IN_QUEUE", "IN_PROGRESS")
@@ -150,7 +165,7 @@ class AmazonPlatform:
         self.sandbox = bool(settings.get("sandbox", False))
         self.order_data = tuple(settings.get("order_data") or DEFAULT_ORDER_DATA)
         self.report_wait = float(settings.get("report_wait") or REPORT_WAIT)
-        self.refund_wait = float(settings.get("refund_wait") or REFUND_WAIT)
+        self.refund_batch = float(settings.get("refund_batch") or REFUND_BATCH)
         self._secrets = credentials.secrets
         lent = context.http if isinstance(context.http, httpx.Client) else None
         self._http = lent or httpx.Client(timeout=TIMEOUT)
@@ -342,49 +357,81 @@ class AmazonPlatform:
         *,
         store_credit: bool = False,
     ) -> PushResult:
-        """Refund ``amount`` for ``lines`` (SKU, quantity) of the order in a one-refund payment
-        adjustment feed, and wait up to ``refund_wait`` for Amazon to process it.
+        """Refund ``amount`` for ``lines`` (SKU, quantity) of the order in the seller's next
+        payment adjustment feed, idempotent by key through its receipt.
 
-        Still processing: ``RetryableError``; the retry reads the feed's result by this key
-        instead of submitting again. Amazon's refusal: ``PermanentError`` with its message,
-        the same on every retry (a corrected refund goes under a new key)."""
+        The first call queues the refund in the seller's batch and raises ``AwaitingPlatform``
+        (naming the batch when it opened it, so the job that sends it is queued). Each later
+        call reads the receipt and moves it on where it can: still waiting for the feed or for
+        Amazon, ``AwaitingPlatform`` again (a submitted feed is read once per call, which
+        settles every refund in it); issued, the ``PushResult``; refused, ``PermanentError``
+        with Amazon's words, the same on every call (a corrected refund goes under a new key);
+        ``Uncertain`` when a person must check Seller Central first."""
         if store_credit:
             raise PermanentError("Amazon has no store credit a seller can grant: refund instead")
         if amount.is_zero():
             return PushResult("", details={"kind": "refund", "skipped": "nothing to refund"})
         receipt = self.receipts.refund(idempotency_key)
-        already = receipt is not None and receipt.state is RefundState.ISSUED
-        if receipt is not None and receipt.state is RefundState.SUBMITTING:
-            self._recover(receipt)  # released, or the reason it cannot go again yet
-            receipt = None
         if receipt is None:
             line = RefundLine(
-                idempotency_key,
-                order_external_id,
-                amount,
-                tuple(lines),
-                return_external_id,
+                idempotency_key, order_external_id, amount, tuple(lines), return_external_id
             )
-            self._submit([line])
-            receipt = self.receipts.refund(idempotency_key)
-        if receipt is None:
-            raise RetryableError(f"the refund {idempotency_key} was not taken on; try again")
-        if receipt.state is RefundState.SUBMITTED:
-            receipt = self._await_refund(receipt)
-        return _refund_result(receipt, already_done=already)
+            number = self.receipts.queue(self._queued(line))
+            if number is not None:
+                raise self._waiting_for_feed(idempotency_key, number)
+            receipt = self.receipts.refund(idempotency_key)  # another worker queued it first
+            if receipt is None:
+                raise RetryableError(f"the refund {idempotency_key} was not taken on; try again")
+        already = receipt.state is RefundState.ISSUED
+        return _refund_result(self._follow(receipt), already_done=already)
 
     def refund_status(self, idempotency_key: str) -> RefundReceipt | None:
-        """Where the refund under this key stands with Amazon, or None if never submitted."""
+        """Where the refund under this key stands with Amazon, or None if never asked for."""
         return self.receipts.refund(idempotency_key)
 
-    def submit_refunds(self, batch: Sequence[RefundLine]) -> str:
-        """Submit the refunds of ``batch`` not yet submitted as one payment adjustment feed; its
-        feed id. A refund already under way or settled is left out, as is one that cannot be
-        made (its receipt says why: ``refund_status``). ``NothingToDo`` if none remains."""
-        feed_id = self._submit(batch)
-        if not feed_id:
+    def settle_refund(self, idempotency_key: str, made: bool, note: str) -> None:
+        """Record what a person found in Seller Central for a refund Helloword cannot settle
+        itself (UNCERTAIN, or SUBMITTED past any wait): ISSUED when Amazon made it, FAILED when
+        it did not, which lets it be asked for again under a new key. A refund still queued
+        can only be withdrawn (not made); one being submitted, or settled the other way, is
+        refused with ``PermanentError``."""
+        receipt = self.receipts.refund(idempotency_key)
+        if receipt is None:
+            raise PermanentError(f"Amazon was never asked for the refund {idempotency_key}")
+        target = RefundState.ISSUED if made else RefundState.FAILED
+        if receipt.state is target:
+            return
+        settleable = {RefundState.SUBMITTED, RefundState.UNCERTAIN}
+        if not made:
+            settleable.add(RefundState.QUEUED)
+        if receipt.state not in settleable:
+            raise PermanentError(
+                f"the refund {idempotency_key} is {receipt.state} with Amazon: it cannot be "
+                f"settled as {target} by hand"
+            )
+        message = f"settled by hand: {note}" if note else "settled by hand"
+        if not self.receipts.replace(receipt.state, receipt.moved(target, message=message)):
+            raise RetryableError(f"the refund {idempotency_key} changed meanwhile; try again")
+
+    def take_queued_refunds(self) -> list[RefundLine]:
+        """Every refund waiting in the seller's batch, as the lines of the feed that sends them;
+        the batch is left empty. A key whose receipt moved on meanwhile is left out."""
+        lines = []
+        for key in dict.fromkeys(self.receipts.take_batch()):
+            receipt = self.receipts.refund(key)
+            if receipt is not None and receipt.state is RefundState.QUEUED:
+                lines.append(_line_of(receipt))
+        return lines
+
+    def submit_refunds(self, batch: Sequence[RefundLine]) -> list[str]:
+        """Submit the refunds of ``batch`` not yet submitted as one payment adjustment feed (or
+        as few as keep each document within Amazon's size limit); the feed ids. A refund
+        already under way or settled is left out, as is one that cannot be made (its receipt
+        says why: ``refund_status``). ``NothingToDo`` if none remains."""
+        feed_ids = self._submit(batch)
+        if not feed_ids:
             raise NothingToDo("no refund of the batch needed submitting")
-        return feed_id
+        return feed_ids
 
     def feed_result(self, feed_id: str) -> list[FeedOutcome]:
         """What the feed did with each refund, from its processing report; the receipts follow.
@@ -403,40 +450,165 @@ class AmazonPlatform:
         log.info("Amazon feed %s %s: %s", feed_id, status, dict(feeds.summary(outcomes)))
         return [self._settle(messages[o.message_id], feed_id, o) for o in outcomes]
 
-    def _submit(self, batch: Iterable[RefundLine]) -> str:
+    def _queued(self, line: RefundLine) -> RefundReceipt:
+        now = self._clock()
+        return RefundReceipt(
+            line.idempotency_key,
+            RefundState.QUEUED,
+            claimed_at=now,
+            order_external_id=line.order_external_id,
+            amount=str(line.amount),
+            lines=line.lines,
+            return_external_id=line.return_external_id,
+            reason=line.reason,
+            queued_at=now,
+        )
+
+    def _waiting_for_feed(self, key: str, number: int) -> AwaitingPlatform:
+        """A refund in the batch; ``number`` when it opened the batch, which the job that
+        sends the batch is queued by."""
+        return AwaitingPlatform(
+            f"the refund {key} waits for the next refund feed of Amazon seller {self.seller_id}",
+            retry_after=REFUND_RECHECK,
+            batch=str(number) if number else "",
+            send_in=self.refund_batch,
+        )
+
+    def _follow(self, receipt: RefundReceipt) -> RefundReceipt:
+        """Move an unsettled refund on as far as it goes now: the receipt as it then stands,
+        or ``AwaitingPlatform`` while it waits for its feed or for Amazon."""
+        key, now = receipt.idempotency_key, self._clock()
+        if receipt.state is RefundState.QUEUED:
+            if now - receipt.queued_at > QUEUE_LIMIT:  # never sent: safe to fail, and say why
+                why = f"it could not be sent to Amazon in {QUEUE_LIMIT / 3600:.0f} hours"
+                failed = receipt.moved(
+                    RefundState.FAILED,
+                    message=f"{why}: {receipt.message}" if receipt.message else why,
+                )
+                self.receipts.replace(RefundState.QUEUED, failed)
+                return self.receipts.refund(key) or failed
+            if now - receipt.claimed_at > STALE_BATCH:  # the job sending its batch was lost
+                fresh = receipt.moved(RefundState.QUEUED, claimed_at=now)
+                number = self.receipts.requeue(RefundState.QUEUED, fresh)
+                if number:
+                    raise self._waiting_for_feed(key, number)
+            raise self._waiting_for_feed(key, 0)
+        if receipt.state is RefundState.SUBMITTING:
+            age = now - receipt.claimed_at
+            if age < STALE_CLAIM:
+                raise AwaitingPlatform(
+                    f"the refund {key} is being submitted to Amazon", retry_after=REFUND_RECHECK
+                )
+            try:
+                number = self._recover(receipt)
+            except Uncertain:
+                raise
+            except (RetryableError, NeedsRelinking) as unread:  # Amazon may have it: no failure
+                raise AwaitingPlatform(
+                    f"the submission of the refund {key} was cut off, and whether Amazon has "
+                    f"its feed cannot be read yet: {unread}",
+                    retry_after=REFUND_RECHECK,
+                ) from unread
+            raise self._waiting_for_feed(key, number)
+        if receipt.state is RefundState.SUBMITTED:
+            self._read_feed(receipt)
+            return self.receipts.refund(key) or receipt
+        return receipt
+
+    def _read_feed(self, receipt: RefundReceipt) -> None:
+        """Read the refund's feed once, which settles every refund in it. Whatever keeps the
+        answer from being read leaves the refund with Amazon (``AwaitingPlatform``), except an
+        answer that will never be readable, which leaves it for a person (``Uncertain``)."""
+        key, feed_id = receipt.idempotency_key, receipt.feed_id
+        try:
+            self.feed_result(feed_id)
+        except FeedPending as pending:
+            raise AwaitingPlatform(
+                f"Amazon is still processing the refund {key} (feed {feed_id})",
+                retry_after=REFUND_RECHECK,
+            ) from pending
+        except NeedsRelinking as lapsed:
+            raise AwaitingPlatform(
+                f"the refund {key} is with Amazon (feed {feed_id}); its outcome is read once the "
+                f"account is linked again: {lapsed}",
+                retry_after=REFUND_RECHECK,
+            ) from lapsed
+        except RetryableError as passing:
+            raise AwaitingPlatform(
+                f"the refund {key} is with Amazon (feed {feed_id}); its outcome could not be "
+                f"read yet: {passing}",
+                retry_after=max(REFUND_RECHECK, passing.retry_after or 0.0),
+            ) from passing
+        except PermanentError as unreadable:
+            message = f"Amazon has its feed {feed_id}, whose outcome cannot be read: {unreadable}"
+            self.receipts.replace(
+                RefundState.SUBMITTED, receipt.moved(RefundState.UNCERTAIN, message=message)
+            )
+            raise Uncertain(f"Amazon may or may not have made the refund {key}: {message}") from (
+                unreadable
+            )
+
+    def _submit(self, batch: Iterable[RefundLine]) -> list[str]:
         claimed = [line for line in batch if self._claim(line)]
         if not claimed:
-            return ""
+            return []
+        feed_ids: list[str] = []
+        in_flight: set[str] = set()
         try:
             adjustments, keys = self._adjustments(claimed)
-            if not adjustments:
-                return ""
-            document = self.api.create_feed_document(feeds.CONTENT_TYPE)
-            content = feeds.payment_adjustment_feed(self.seller_id, adjustments)
-            self.api.upload(str(document.get("url") or ""), content, feeds.CONTENT_TYPE)
-            feed_id = self.api.create_feed(
-                feeds.FEED_TYPE, str(document.get("feedDocumentId") or ""), self.marketplace_ids()
-            )
-        except MaybeDone:
-            raise  # the claims stay SUBMITTING: the next attempt looks for the feed first
-        except BaseException:
-            for line in claimed:
-                receipt = self.receipts.refund(line.idempotency_key)
-                if receipt is not None and receipt.state is RefundState.SUBMITTING:
-                    self.receipts.release(line.idempotency_key)
+            for group, content in feeds.payment_adjustment_feeds(self.seller_id, adjustments):
+                messages = {
+                    adjustment.message_id: keys[adjustment.message_id] for adjustment in group
+                }
+                in_flight = set(messages.values())
+                feed_id = self._create_feed(content)
+                self._submitted(feed_id, messages)
+                in_flight = set()
+                feed_ids.append(feed_id)
+        except MaybeDone as cut_off:
+            # the feed in flight may exist: its refunds stay SUBMITTING until _recover knows
+            self._put_back(claimed, str(cut_off), keep=in_flight)
             raise
-        self.receipts.keep_feed(feed_id, keys)
-        for message_id, key in keys.items():
+        except BaseException as error:
+            self._put_back(claimed, str(error) or type(error).__name__, keep=set())
+            raise
+        return feed_ids
+
+    def _create_feed(self, content: bytes) -> str:
+        document = self.api.create_feed_document(feeds.CONTENT_TYPE)
+        self.api.upload(str(document.get("url") or ""), content, feeds.CONTENT_TYPE)
+        return self.api.create_feed(
+            feeds.FEED_TYPE, str(document.get("feedDocumentId") or ""), self.marketplace_ids()
+        )
+
+    def _submitted(self, feed_id: str, messages: dict[int, str]) -> None:
+        self.receipts.keep_feed(feed_id, messages)
+        for message_id, key in messages.items():
             receipt = self.receipts.refund(key)
             if receipt is not None:
                 self.receipts.keep(
                     receipt.moved(RefundState.SUBMITTED, feed_id=feed_id, message_id=message_id)
                 )
-        log.info("Amazon refund feed %s submitted with %d refunds", feed_id, len(keys))
-        return feed_id
+        log.info("Amazon refund feed %s submitted with %d refunds", feed_id, len(messages))
+
+    def _put_back(self, lines: Iterable[RefundLine], why: str, *, keep: set[str]) -> None:
+        """Refunds claimed for a submission that stopped short, and certainly not sent, go
+        back to the front of the batch; the next submission takes them."""
+        now = self._clock()
+        for line in lines:
+            receipt = self.receipts.refund(line.idempotency_key)
+            if line.idempotency_key in keep or receipt is None:
+                continue
+            if receipt.state is RefundState.SUBMITTING:
+                back = receipt.moved(
+                    RefundState.QUEUED, claimed_at=now, message=f"the last submission failed: {why}"
+                )
+                self.receipts.requeue(RefundState.SUBMITTING, back)
 
     def _claim(self, line: RefundLine) -> bool:
-        """Take a refund on for a feed, recovering one a worker abandoned mid-submission."""
+        """Take a refund on for a feed: one waiting in the batch if it still is, one never
+        asked for if no receipt has appeared, one a worker abandoned mid-submission once it is
+        recovered."""
         key = line.idempotency_key
         existing = self.receipts.refund(key)
         if existing is not None and existing.state is RefundState.SUBMITTING:
@@ -445,18 +617,29 @@ class AmazonPlatform:
             except (RetryableError, PermanentError) as exc:
                 log.warning("Amazon refund %s left out of the feed: %s", key, exc)
                 return False
-        receipt = RefundReceipt(
+            existing = self.receipts.refund(key)
+        now = self._clock()
+        claimed = RefundReceipt(
             key,
             RefundState.SUBMITTING,
-            claimed_at=self._clock(),
+            claimed_at=now,
             order_external_id=line.order_external_id,
             amount=str(line.amount),
+            lines=line.lines,
+            return_external_id=line.return_external_id,
+            reason=line.reason,
+            queued_at=existing.queued_at if existing is not None else now,
         )
-        return self.receipts.claim(receipt)
+        if existing is None:
+            return self.receipts.claim(claimed)
+        if existing.state is RefundState.QUEUED:
+            return self.receipts.replace(RefundState.QUEUED, claimed)
+        return False
 
-    def _recover(self, receipt: RefundReceipt) -> None:
-        """A refund left SUBMITTING: released when Amazon has no payment adjustment feed
-        created since its claim, else UNCERTAIN (``PermanentError``)."""
+    def _recover(self, receipt: RefundReceipt) -> int:
+        """A refund left SUBMITTING: back in the batch when Amazon has no payment adjustment
+        feed created since its claim (the batch number it opened), else UNCERTAIN
+        (``Uncertain``)."""
         age = self._clock() - receipt.claimed_at
         if age < STALE_CLAIM:
             raise RetryableError(
@@ -466,15 +649,20 @@ class AmazonPlatform:
         since = datetime.fromtimestamp(receipt.claimed_at - CLOCK_SKEW, UTC)
         created = self.api.get_feeds(feeds.FEED_TYPE, since)
         if not created:
-            self.receipts.release(receipt.idempotency_key)
-            return
+            back = receipt.moved(RefundState.QUEUED, claimed_at=self._clock())
+            number = self.receipts.requeue(RefundState.SUBMITTING, back)
+            if number is None:
+                raise RetryableError(f"the refund {receipt.idempotency_key} moved on meanwhile")
+            return number
         ids = ", ".join(str(feed.get("feedId")) for feed in created)
         message = (
             f"the submission was cut off, and Amazon has payment adjustment feeds created since "
             f"({ids}); check them in Seller Central before refunding again under a new key"
         )
-        self.receipts.keep(receipt.moved(RefundState.UNCERTAIN, message=message))
-        raise PermanentError(f"Amazon refund {receipt.idempotency_key}: {message}")
+        self.receipts.replace(
+            RefundState.SUBMITTING, receipt.moved(RefundState.UNCERTAIN, message=message)
+        )
+        raise Uncertain(f"Amazon refund {receipt.idempotency_key}: {message}")
 
     def _adjustments(
         self, lines: Sequence[RefundLine]
@@ -502,28 +690,6 @@ class AmazonPlatform:
         receipt = self.receipts.refund(key)
         if receipt is not None:
             self.receipts.keep(receipt.moved(RefundState.FAILED, message=message))
-
-    def _await_refund(self, receipt: RefundReceipt) -> RefundReceipt:
-        """Poll the refund's feed for up to ``refund_wait``; the receipt once settled."""
-        waited, interval = 0.0, FIRST_FEED_POLL
-        while True:
-            try:
-                self.feed_result(receipt.feed_id)
-            except FeedPending as pending:
-                if waited + interval > self.refund_wait:
-                    raise RetryableError(
-                        f"Amazon is still processing the refund {receipt.idempotency_key} "
-                        f"(feed {receipt.feed_id})",
-                        retry_after=pending.retry_after,
-                    ) from pending
-                self._sleep(interval)
-                waited += interval
-                interval = min(interval * 2, FEED_RETRY)
-                continue
-            settled = self.receipts.refund(receipt.idempotency_key)
-            if settled is None:
-                raise RetryableError(f"the receipt of refund {receipt.idempotency_key} is gone")
-            return settled
 
     def _feed_outcomes(
         self, feed_id: str, status: str, feed: Mapping[str, Any], messages: Mapping[int, str]
@@ -756,8 +922,21 @@ def _refund_result(receipt: RefundReceipt, *, already_done: bool) -> PushResult:
     if receipt.state is RefundState.FAILED:
         raise PermanentError(f"Amazon did not make the refund {key}: {receipt.message}")
     if receipt.state is RefundState.UNCERTAIN:
-        raise PermanentError(f"Amazon may or may not have made the refund {key}: {receipt.message}")
-    raise RetryableError(f"the refund {key} is {receipt.state}", retry_after=FEED_RETRY)
+        raise Uncertain(f"Amazon may or may not have made the refund {key}: {receipt.message}")
+    raise AwaitingPlatform(f"the refund {key} is {receipt.state}", retry_after=REFUND_RECHECK)
+
+
+def _line_of(receipt: RefundReceipt) -> RefundLine:
+    """The feed line a queued receipt keeps."""
+    amount, _, currency = receipt.amount.partition(" ")
+    return RefundLine(
+        receipt.idempotency_key,
+        receipt.order_external_id,
+        Money.of(amount, currency),
+        receipt.lines,
+        receipt.return_external_id,
+        receipt.reason or feeds.DEFAULT_REASON,
+    )
 
 
 def _skipped(kind: str, return_external_id: str) -> PushResult:

@@ -7,6 +7,10 @@ each numbered by a ``MessageID`` the processing report answers by: an item is na
 positive amounts going back to the buyer), for an ``AdjustmentReason`` such as
 ``CustomerReturn``.
 
+Many refunds go in one feed: Amazon asks for fewer, larger feeds rather than many small ones,
+and for feed documents under 10 MiB (Feeds API best practices), so a batch is split into
+several feeds only when one document would be larger (``payment_adjustment_feeds``).
+
 The processing report (``AmazonEnvelope`` / ``ProcessingReport``) gives a summary count and a
 ``Result`` for each message that failed (``ResultCode`` Error) or succeeded with a warning; a
 message with no Error result went through. A result numbered 0 is about the document as a
@@ -17,7 +21,7 @@ error), that message's fate is ``UNCERTAIN``: a person must look before it is tr
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -27,6 +31,7 @@ FEED_TYPE = "POST_PAYMENT_ADJUSTMENT_DATA"
 CONTENT_TYPE = "text/xml; charset=UTF-8"
 DOCUMENT_VERSION = "1.01"
 DEFAULT_REASON = "CustomerReturn"
+MAX_FEED_BYTES = 10 * 1024 * 1024  # Amazon's limit for one feed document
 ADJUSTMENT_REASONS = frozenset(
     {
         "NoInventory",
@@ -99,6 +104,26 @@ def payment_adjustment_feed(seller_id: str, adjustments: Iterable[Adjustment]) -
     for adjustment in adjustments:
         _message(envelope, adjustment)
     return ET.tostring(envelope, encoding="utf-8", xml_declaration=True)
+
+
+def payment_adjustment_feeds(
+    seller_id: str, adjustments: Sequence[Adjustment], max_bytes: int = MAX_FEED_BYTES
+) -> list[tuple[tuple[Adjustment, ...], bytes]]:
+    """The feed documents for ``adjustments`` with the messages each carries: one document,
+    unless it would exceed ``max_bytes``; then as few as keep each within it, in order."""
+    envelope_size = len(payment_adjustment_feed(seller_id, ()))
+    groups: list[list[Adjustment]] = []
+    size = envelope_size
+    for adjustment in adjustments:
+        scratch = ET.Element("AmazonEnvelope")
+        _message(scratch, adjustment)
+        grown = len(ET.tostring(scratch[0], encoding="utf-8"))
+        if not groups or size + grown > max_bytes:
+            groups.append([])
+            size = envelope_size
+        groups[-1].append(adjustment)
+        size += grown
+    return [(tuple(group), payment_adjustment_feed(seller_id, group)) for group in groups]
 
 
 def _message(envelope: ET.Element, adjustment: Adjustment) -> None:

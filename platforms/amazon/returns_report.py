@@ -245,6 +245,9 @@ _MONTHS: dict[str, int] = {
 }
 _DAY_MONTH_YEAR = re.compile(r"(\d{1,2})[-\s/.]([^\W\d_]+)\.?[-\s/.](\d{4})")
 _TRUE = frozenset({"y", "yes", "true", "1"})
+# What a storage format may have to escape: a quote, a backslash, a control character (the
+# tab between fields aside). A row without any is stored as it stands.
+_UNCLEAN = re.compile(r'["\\\x00-\x08\x0a-\x1f\x7f]')
 
 
 class ReportFormatError(ValueError):
@@ -272,6 +275,7 @@ class ReportedLine:
     ordered: int  # the order line's quantity (at least the returned one)
     amount: Money | None  # the row's order amount, for ``ordered`` units
     condition: Condition = Condition.UNUSED
+    clean: bool = True  # its row's text holds no quote, backslash or control character
 
     def unit_price(self, currency: str) -> Money:
         """The price of one unit ordered: the amount shared over the units (none: zero)."""
@@ -310,6 +314,7 @@ class ReportedReturn:
     in_policy: bool = True  # within Amazon's return policy, as the report says
     a_to_z_claim: bool = False  # the buyer filed an A-to-z Guarantee claim
     prime: bool = False
+    clean: bool = True  # its rows' text holds no quote, backslash or control character
     columns: list[str] = field(default_factory=list, repr=False)  # the report's, as keys
     cells: list[list[str]] = field(default_factory=list, repr=False)  # each row's fields
 
@@ -491,8 +496,9 @@ class _Reader:
         return self._at.get(key, self.width)
 
     def row(self, number: int, line: str) -> ParsedRow:
+        text = line.rstrip("\r\n")
         try:
-            fields = _fields(line)
+            fields = _fields(text)
         except csv.Error as exc:
             return number, RowError(number, f"the fields cannot be split: {exc}")
         count = len(fields)
@@ -505,9 +511,12 @@ class _Reader:
             fields.extend([""] * (self.width - count))
         fields.append("")  # the cell of every column the report lacks
         try:
-            return number, self._convert(number, fields)
+            found = self._convert(number, fields)
         except (_Bad, MoneyError) as problem:
             return number, RowError(number, str(problem))
+        if _UNCLEAN.search(text) is not None:
+            found.clean = found.lines[0].clean = False
+        return number, found
 
     # seller-fulfilled ----------------------------------------------------------------------
 
@@ -731,6 +740,7 @@ def _join(first: ReportedReturn, more: ReportedReturn) -> None:
     first.refunded = _sum(first.refunded, more.refunded)
     first.in_policy = first.in_policy and more.in_policy
     first.a_to_z_claim = first.a_to_z_claim or more.a_to_z_claim
+    first.clean = first.clean and more.clean
 
 
 def _sum(a: Money | None, b: Money | None) -> Money | None:
@@ -745,8 +755,8 @@ def _sum(a: Money | None, b: Money | None) -> Money | None:
 # --- values -------------------------------------------------------------------------------
 
 
-def _fields(line: str) -> list[str]:
-    text = line.rstrip("\r\n")
+def _fields(text: str) -> list[str]:
+    """A line's fields (its line break removed already)."""
     if '"' not in text:
         return text.split("\t")
     return next(csv.reader((text,), delimiter="\t", quotechar='"'), [])

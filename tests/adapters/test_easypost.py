@@ -29,7 +29,7 @@ from connector.domain import (
     TrackingStatus,
 )
 from connector.errors import PermanentError, RetryableError
-from connector.ports import AdapterContext, Carrier, Credentials, TrackingWebhook
+from connector.ports import AdapterContext, Carrier, Credentials, ParcelFollower, TrackingWebhook
 from connector.registry import Registry
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "easypost"
@@ -116,11 +116,12 @@ def sent_json(mock: responses.RequestsMock, index: int = 0) -> dict[str, Any]:
 # --- ports -------------------------------------------------------------------------------
 
 
-def test_adapter_implements_the_carrier_and_tracking_webhook_ports(
+def test_adapter_implements_the_carrier_tracking_webhook_and_parcel_follower_ports(
     carrier: EasyPostCarrier,
 ) -> None:
     assert isinstance(carrier, Carrier)
     assert isinstance(carrier, TrackingWebhook)
+    assert isinstance(carrier, ParcelFollower)
     assert carrier.slug == "easypost"
 
 
@@ -460,6 +461,81 @@ def test_track_creates_a_tracker_when_easypost_has_none(
         TrackingStatus.EXCEPTION,
         TrackingStatus.RETURNED_TO_SENDER,
     ]
+
+
+# --- parcels another carrier moves ---------------------------------------------------------
+
+AMAZON_DHL = "00340434161094027318"  # a DHL Paket number on Amazon's prepaid return label
+
+
+def test_a_parcel_of_another_carrier_gets_a_tracker_naming_that_carrier_on_first_sight(
+    carrier: EasyPostCarrier, api: responses.RequestsMock
+) -> None:
+    api.get(
+        f"{API}/trackers",
+        json={"trackers": [], "has_more": False},
+        match=[
+            AUTH,
+            matchers.query_param_matcher({"tracking_code": AMAZON_DHL, "carrier": "DHLPaket"}),
+        ],
+    )
+    api.post(
+        f"{API}/trackers",
+        json=fixture("tracker_dhl_paket.json"),
+        status=201,
+        match=[
+            AUTH,
+            matchers.json_params_matcher(
+                {"tracker": {"tracking_code": AMAZON_DHL, "carrier": "DHLPaket"}}
+            ),
+        ],
+    )
+
+    events = carrier.track(f"DHLPaket/{AMAZON_DHL}")
+
+    assert [event.status for event in events] == [
+        TrackingStatus.LABEL_CREATED,
+        TrackingStatus.DROPPED_OFF,
+        TrackingStatus.IN_TRANSIT,
+        TrackingStatus.DELIVERED,
+    ]
+    assert {event.tracking_number for event in events} == {AMAZON_DHL}
+    assert events[1].location == "Berlin, 10115, DE"
+
+
+def test_a_parcel_followed_already_is_read_without_a_second_tracker(
+    carrier: EasyPostCarrier, api: responses.RequestsMock
+) -> None:
+    api.get(
+        f"{API}/trackers",
+        json={"trackers": [fixture("tracker_dhl_paket.json")], "has_more": False},
+        match=[matchers.query_param_matcher({"tracking_code": AMAZON_DHL, "carrier": "DHLPaket"})],
+    )
+
+    events = carrier.follow("DHLPaket", AMAZON_DHL)
+
+    assert events[-1].status is TrackingStatus.DELIVERED
+    assert [call.request.method for call in api.calls] == ["GET"]
+
+
+def test_a_number_easypost_refuses_for_the_carrier_is_a_permanent_error(
+    carrier: EasyPostCarrier, api: responses.RequestsMock
+) -> None:
+    api.get(f"{API}/trackers", json={"trackers": [], "has_more": False})
+    api.post(
+        f"{API}/trackers",
+        status=422,
+        json={
+            "error": {
+                "code": "TRACKER.CREATE.ERROR",
+                "message": "The tracking number does not belong to the carrier",
+                "errors": [],
+            }
+        },
+    )
+
+    with pytest.raises(PermanentError, match="does not belong to the carrier"):
+        carrier.track(f"DHLExpress/{AMAZON_DHL}")
 
 
 @pytest.mark.parametrize(

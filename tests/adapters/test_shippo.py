@@ -369,6 +369,23 @@ def test_track_accepts_a_carrier_qualified_number(shippo: Any) -> None:
     assert make_carrier().track("usps/9205590164917312751089")
 
 
+def test_a_parcel_on_amazons_dhl_label_is_tracked_as_dhl_germany(shippo: Any) -> None:
+    """A number Shippo never sold is tracked by the carrier token alone, no registration."""
+    shippo.get(
+        f"{API}/tracks/dhl_germany/00340434161094027318", json=fixture("track_dhl_germany.json")
+    )
+
+    events = make_carrier().track("dhl_germany/00340434161094027318")
+
+    assert [event.status for event in events] == [
+        TrackingStatus.LABEL_CREATED,
+        TrackingStatus.DROPPED_OFF,
+        TrackingStatus.IN_TRANSIT,
+        TrackingStatus.DELIVERED,
+    ]
+    assert events[-1].location == "Leipzig, 04109, DE"
+
+
 def test_track_without_a_carrier_is_a_permanent_error() -> None:
     with pytest.raises(PermanentError, match="tracking_carrier"):
         make_carrier().track("9205590164917312751089")

@@ -406,3 +406,77 @@ def test_an_import_by_a_role_that_keeps_the_row_triggers_stores_the_same(
             )
         ).scalar()
         assert orphans == 0
+
+
+def _labelled(path: Path, delivered: str = "") -> Path:
+    """A report of one return on Amazon's prepaid DHL label, delivered to the seller on
+    ``delivered`` (a report date) when given."""
+    fields = [""] * len(HEADER.split("\t"))
+    fields[:12] = [
+        "302-7777777-0000002", "10-Jul-2025", "14-Jul-2025", "Approved", "RMA77778", "",
+        "AmazonPrePaidLabel", "5.40", "EUR", "DHL", "JJD000390007766555", "Seller",
+    ]  # fmt: skip
+    fields[15:20] = ["SKU-LBL", "Wool hat", "1", "CR-DEFECTIVE", "Y"]
+    fields[23:25] = [delivered, "19.00"]
+    path.write_text(HEADER + "\n" + "\t".join(fields) + "\n", encoding="utf-8")
+    return path
+
+
+def _decided(app: Any, runtime: Runtime, path: Path) -> int:
+    """The report imported and its one return decided and routed by the workers."""
+    from connector import jobs
+    from connector.services import policies
+    from tests.services.test_refunds import drain
+
+    store_id = link(runtime)
+    with runtime.db.transaction() as session:
+        merchant_id = session.get(models.Store, store_id).merchant_id
+        policies.save(session, merchant_id, {"defaults": {"window_days": 3650}})
+    run(runtime, store_id, path)
+    with runtime.db.session() as session:
+        return_id = int(session.scalars(select(models.Return.id)).one())
+    with app.app_context():
+        jobs.enqueue(runtime, "decide_return", return_id, job_id=f"decide_return:{return_id}")
+        drain(app)
+    return return_id
+
+
+def _state(runtime: Runtime, return_id: int) -> tuple[str, list[str], int]:
+    with runtime.db.session() as session:
+        return_ = session.get_one(models.Return, return_id)
+        shipment = session.scalars(select(models.Shipment)).one()
+        events = session.scalar(select(func.count()).select_from(models.LedgerEvent))
+        return return_.status, [shipment.status], int(events or 0)
+
+
+def test_a_later_report_that_says_the_parcel_arrived_receives_the_return_once(
+    app: Any, runtime: Runtime, tmp_path: Path
+) -> None:
+    """Amazon's label is not ours to track: the report's return delivery date, read again
+    in a later import, is the parcel's delivery. Read a third time, it changes nothing."""
+    return_id = _decided(app, runtime, _labelled(tmp_path / "sent.tsv"))
+    assert _state(runtime, return_id)[:2] == ("AWAITING_SHIPMENT", ["LABEL_CREATED"])
+    store_id = link(runtime)
+
+    summary, (_, batches) = run(runtime, store_id, _labelled(tmp_path / "in.tsv", "18-Jul-2025"))
+    received = _state(runtime, return_id)
+    run(runtime, store_id, _labelled(tmp_path / "in.tsv", "18-Jul-2025"))
+
+    assert summary.returns_seen == 1
+    assert received[:2] == ("RECEIVED", ["DELIVERED"])
+    assert _state(runtime, return_id) == received
+    with runtime.db.session() as session:
+        [scan] = session.scalars(select(models.TrackingEvent)).all()
+        assert scan.occurred_at == datetime(2025, 7, 18, tzinfo=UTC)
+        assert all(breach is None for _, breach in verify_all(session))
+    assert any(batch.deliveries == {return_id: scan.occurred_at} for batch in batches)
+
+
+def test_a_parcel_delivered_before_the_import_is_received_once_routed(
+    app: Any, runtime: Runtime, tmp_path: Path
+) -> None:
+    return_id = _decided(app, runtime, _labelled(tmp_path / "in.tsv", "18-Jul-2025"))
+
+    status, shipments, _ = _state(runtime, return_id)
+
+    assert (status, shipments) == ("RECEIVED", ["DELIVERED"])

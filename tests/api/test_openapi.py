@@ -26,6 +26,7 @@ PATHS = {
     "/api/v1/returns/{return_id}/cancel": {"post"},
     "/api/v1/returns/{return_id}/review": {"post"},
     "/api/v1/returns/{return_id}/refund": {"post"},
+    "/api/v1/returns/{return_id}/refund/settle": {"post"},
     "/api/v1/returns/preview": {"post"},
     "/api/v1/policy": {"get", "put"},
     "/api/v1/policy/versions": {"get"},

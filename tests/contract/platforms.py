@@ -6,13 +6,17 @@ whether a call changed anything there. The sandbox's remote is its store file; S
 stateful stand-in for its GraphQL Admin API behind ``responses`` (``shopify_store``); Amazon's a
 stand-in for its Selling Partner API behind ``respx`` (``amazon_store``). To put an adapter
 under the contract, write its builder and add it to ``HARNESSES``; ``close`` undoes whatever
-the builder set up (an HTTP stub, say). A platform without an API for part of the contract
-names it in ``UNSUPPORTED`` with the reason (``"webhooks"`` or a push's kind), and the tests of
-that part are not generated for it: the reason stands here instead.
+the builder set up (an HTTP stub, say). A platform that answers some pushes later
+(``AwaitingPlatform``) names in ``catch_up`` the work its jobs do meanwhile (Amazon sends the
+refunds it gathered as one feed), which the suite runs before asking again. A platform
+without an API for part of the contract names it in ``UNSUPPORTED`` with the reason
+(``"webhooks"`` or a push's kind), and the tests of that part are not generated for it: the
+reason stands here instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Callable
@@ -26,6 +30,7 @@ import responses
 import respx
 
 from connector.domain import Money
+from connector.errors import NothingToDo
 from connector.ports import AdapterContext, Credentials
 from platforms.amazon import AmazonPlatform
 from platforms.sandbox import SandboxMarketplace, SandboxPlatform
@@ -57,6 +62,7 @@ class PlatformUnderTest:
     new_return: Callable[[], ReturnCase]
     remote_state: Callable[[], object]
     close: Callable[[], None] = lambda: None
+    catch_up: Callable[[], None] = lambda: None
 
 
 def sandbox(tmp_path: Path) -> PlatformUnderTest:
@@ -211,6 +217,12 @@ def amazon(tmp_path: Path) -> PlatformUnderTest:
         router.stop()
         router.reset()
 
+    def send_refunds() -> None:  # what the submit_amazon_refunds job does
+        lines = adapter.take_queued_refunds()
+        if lines:
+            with contextlib.suppress(NothingToDo):  # every refund refused before any feed
+                adapter.submit_refunds(lines)
+
     return PlatformUnderTest(
         "amazon",
         adapter,
@@ -219,6 +231,7 @@ def amazon(tmp_path: Path) -> PlatformUnderTest:
         new_return,
         store.snapshot,
         close,
+        send_refunds,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.errors import NothingToDo, PermanentError, RetryableError
+from connector.errors import AwaitingPlatform, NothingToDo, PermanentError, RetryableError
 from connector.jobs import _run
 
 
@@ -27,3 +27,10 @@ def already_done() -> dict[str, Any]:
         raise NothingToDo("the refund was issued before")
 
     return _run("tests.jobs.flaky.already_done", (), work)
+
+
+def still_processing(retry_after: float | None = None) -> dict[str, Any]:
+    def work(_: Any) -> list[Any]:
+        raise AwaitingPlatform("Amazon feed 50001 is IN_PROGRESS", retry_after=retry_after)
+
+    return _run("tests.jobs.flaky.still_processing", (retry_after,), work)

@@ -1,9 +1,11 @@
 """Jobs fail in three ways: a passing failure is retried later on a backoff schedule (or after
 the remote's Retry-After), a permanent one lands in the failed registry, and work already done
-ends quietly."""
+ends quietly. Waiting on a platform that has the work is no failure: it is asked again without
+spending the backoff, until a long deadline after which a person must look."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from flask import Flask
@@ -11,7 +13,7 @@ from rq import SimpleWorker
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
-from connector.jobs import BACKOFF_SECONDS, enqueue, rq_job_id
+from connector.jobs import AWAIT_DEADLINE, BACKOFF_SECONDS, enqueue, rq_job_id
 
 
 def _work(app: Flask) -> None:
@@ -96,3 +98,43 @@ def test_nothing_to_do_ends_quietly(app: Flask) -> None:
     job = Job.fetch("done-1", connection=runtime.redis)
     assert job.get_status() == JobStatus.FINISHED
     assert job.return_value() == {"skipped": "the refund was issued before"}
+
+
+def test_a_wait_on_the_platform_spends_none_of_the_backoff(app: Flask) -> None:
+    runtime = app.extensions["helloword"]
+    spent = {"attempt": len(BACKOFF_SECONDS), "base_id": "slow-1"}  # a failure now gives up
+    enqueue(runtime, "tests.jobs.flaky.still_processing", 300.0, job_id="slow:1", meta=spent)
+    _work(app)
+
+    job = Job.fetch("slow-1", connection=runtime.redis)
+    assert job.return_value()["retry_in"] == 300.0
+    assert FailedJobRegistry(queue=runtime.queue).get_job_ids() == []
+    assert 295 < _scheduled_in(app, "slow-1-wait1") <= 300
+    meta = Job.fetch("slow-1-wait1", connection=runtime.redis).meta
+    assert (meta["attempt"], meta["waits"], meta["base_id"]) == (len(BACKOFF_SECONDS), 1, "slow-1")
+    assert time.time() - 60 < meta["awaiting_since"] <= time.time()
+
+
+def test_waits_keep_the_time_of_the_first_one(app: Flask) -> None:
+    runtime = app.extensions["helloword"]
+    since = time.time() - 3 * 3600
+    meta = {"waits": 17, "awaiting_since": since, "base_id": "slow-2"}
+    enqueue(runtime, "tests.jobs.flaky.still_processing", None, job_id="slow:2", meta=meta)
+    _work(app)
+
+    retried = Job.fetch("slow-2-wait18", connection=runtime.redis)
+    assert retried.meta["awaiting_since"] == since
+    assert 595 < _scheduled_in(app, "slow-2-wait18") <= 600  # the platform named no interval
+
+
+def test_a_wait_past_the_deadline_stops_as_uncertain_not_failed(app: Flask) -> None:
+    runtime = app.extensions["helloword"]
+    since = time.time() - AWAIT_DEADLINE - 60
+    meta = {"waits": 280, "awaiting_since": since, "base_id": "slow-3"}
+    enqueue(runtime, "tests.jobs.flaky.still_processing", 300.0, job_id="slow:3", meta=meta)
+    _work(app)
+
+    assert FailedJobRegistry(queue=runtime.queue).get_job_ids() == ["slow-3"]
+    failure = Job.fetch("slow-3", connection=runtime.redis).latest_result().exc_string or ""
+    assert "Uncertain" in failure and "had not answered 48 hours" in failure
+    assert ScheduledJobRegistry(queue=runtime.queue).get_job_ids() == []

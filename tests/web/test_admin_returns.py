@@ -33,6 +33,7 @@ from connector.domain import (
 from connector.jobs import enqueue_all
 from connector.runtime import Runtime
 from connector.services import intake, merchants, policies, users
+from tests.services.test_platform_label_tracking import NUMBER, amazon_return, ship
 
 PASSWORD = "a long enough password"
 REVIEW_DEFECTS = {
@@ -346,6 +347,32 @@ def test_a_tampered_ledger_reads_as_not_verified(client, runtime, two_shops) -> 
         )
     page = client.get(f"/admin/returns/{first}").get_data(as_text=True)
     assert "Ledger not verified" in page and "event #1 (id" in page and "was edited" in page
+
+
+# --- a return on Amazon's own prepaid label -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("accounts", "said"),
+    [
+        ((), "Tracked by Amazon: scans arrive when the parcel is received."),
+        ((("shippo", "shippo-main"),), "Followed through your carrier account shippo-main."),
+    ],
+)
+def test_the_detail_says_who_tracks_a_parcel_on_amazons_label(
+    app: Flask, client: FlaskClient, runtime: Runtime, accounts, said: str
+) -> None:
+    return_id = amazon_return(runtime, accounts)
+    ship(app, return_id)
+    with runtime.db.transaction() as session:
+        merchant = merchants.merchant_by_name(session, "Nordic Knits")
+        users.create_user(session, merchant, "ops@nordic.example", PASSWORD)
+    sign_in(client, "ops@nordic.example")
+
+    page = client.get(f"/admin/returns/{return_id}").get_data(as_text=True)
+
+    assert said in page
+    assert NUMBER in page and "No scans yet." in page
 
 
 # --- the sandbox merchant, with the pipeline run by draining the queue in this process -------

@@ -1,6 +1,8 @@
 """The back office's returns: the list with its filters, search and pages, the stores and how
 far their order import has got, and one return's detail with the actions on it (review,
-cancel, ask again for a refund that failed).
+cancel, ask again for a refund that failed, settle a refund the platform may or may not have
+made). Where the store's platform keeps its own record of refunds (Amazon), the detail shows
+it beside ours: a refund awaiting the platform is not a failure, and cannot be asked for again.
 
 Views only read through ``services.queries`` and act through the services, one transaction
 per action; the jobs an action calls for are queued once it has committed. Every query is
@@ -28,8 +30,9 @@ from ... import links
 from ...db import models
 from ...domain import TERMINAL, Money, Reason, Status
 from ...domain.events import EventKind
-from ...errors import NotFound, ValidationError
-from ...jobs import enqueue_all
+from ...errors import HellowordError, NotFound, NothingToDo, ValidationError
+from ...jobs import enqueue_all, refund_tracker
+from ...ports import RefundTracker
 from ...runtime import current_runtime
 from ...services import FollowUp, lifecycle, queries, refunds
 from ...services.receiving import GRADES
@@ -107,7 +110,18 @@ REFUND_STATUS_LABELS: Mapping[str, str] = {
     "pending": N_("Requested"),
     "issued": N_("Issued"),
     "failed": N_("Failed"),
+    "uncertain": N_("Uncertain"),
 }
+REFUND_TONES: Mapping[str, str] = {
+    "issued": "ok",
+    "failed": "bad",
+    "pending": "warn",
+    "uncertain": "bad",
+}
+# a platform's record says its refund may still be made: the refund awaits the platform
+AWAITING_PLATFORM = frozenset({"queued", "submitting", "submitted"})
+# where a person looks up a platform's own record of a refund, when it has a name of its own
+PLATFORM_CONSOLES: Mapping[str, str] = {"amazon": "Seller Central"}
 REFUND_KIND_LABELS: Mapping[str, str] = {
     "refund": N_("Refund"),
     "store_credit": N_("Store credit"),
@@ -117,6 +131,7 @@ OPTION_KIND_LABELS: Mapping[str, str] = {
     "label": N_("Label"),
     "dropoff": N_("Drop-off code"),
     "own_shipment": N_("Buyer's own shipment"),
+    "platform_label": N_("The platform's own label"),
     "keep_item": N_("Buyer keeps the item"),
     "donate": N_("Buyer donates the item"),
 }
@@ -137,6 +152,7 @@ EVENT_LABELS: Mapping[str, str] = {
     EventKind.REFUND_REQUESTED: N_("Refund requested"),
     EventKind.REFUND_ISSUED: N_("Refund issued"),
     EventKind.REFUND_FAILED: N_("Refund failed"),
+    EventKind.REFUND_UNCERTAIN: N_("Refund uncertain"),
     EventKind.RETURN_RESOLVED: N_("Resolved"),
     EventKind.RETURN_CLOSED: N_("Closed"),
     EventKind.RETURN_CANCELED: N_("Canceled"),
@@ -155,6 +171,11 @@ BACKFILL_LABELS: Mapping[str, str] = {
 def _words(labels: Mapping[str, str], code: str) -> str:
     """A code in the page's language: its label translated, or the code itself."""
     return _(labels[code]) if code in labels else code
+
+
+def platform_console(slug: str) -> str:
+    """Where a person checks the platform's own records (Amazon's Seller Central)."""
+    return PLATFORM_CONSOLES.get(slug, slug.capitalize())
 
 
 class Show:
@@ -208,6 +229,22 @@ class Show:
 
     def refund_status(self, status: str) -> str:
         return _words(REFUND_STATUS_LABELS, status)
+
+    def refund_standing(self, status: str, platform_state: str, platform: str) -> str:
+        """A refund's status, told with the platform's own record when it has one: a refund
+        the platform may still make awaits it, an uncertain one sends a person to look."""
+        if status == "uncertain" or platform_state == "uncertain":
+            return _("Uncertain — check %(where)s", where=platform_console(platform))
+        if platform_state in AWAITING_PLATFORM:
+            return _("Awaiting %(platform)s", platform=platform.capitalize())
+        return self.refund_status(status)
+
+    def refund_tone(self, status: str, platform_state: str) -> str:
+        if status == "uncertain" or platform_state == "uncertain":
+            return REFUND_TONES["uncertain"]
+        if platform_state in AWAITING_PLATFORM:
+            return "warn"
+        return REFUND_TONES.get(status, "")
 
     def refund_kind(self, kind: str) -> str:
         return _words(REFUND_KIND_LABELS, kind)
@@ -380,6 +417,10 @@ def return_detail(return_id: int) -> str:
         for shipment in found.shipments
     }
     statuses = {refund.status for refund in found.refunds}
+    platform_states = _platform_states(return_.store_id, found.refunds)
+    held = bool(statuses & {"pending", "issued", "uncertain"}) or any(
+        state and state != "failed" for state in platform_states.values()
+    )
     return render_template(
         "admin/return_detail.html",
         found=found,
@@ -395,9 +436,31 @@ def return_detail(return_id: int) -> str:
         label_urls=label_urls,
         photo_lines={line.id: line for line in return_.lines},
         can_review=return_.status == Status.IN_REVIEW,
-        can_cancel=Status(return_.status) not in TERMINAL and not statuses & {"pending", "issued"},
-        can_retry_refund="failed" in statuses and not statuses & {"pending", "issued"},
+        can_cancel=Status(return_.status) not in TERMINAL
+        and not statuses & {"pending", "issued", "uncertain"},
+        can_retry_refund="failed" in statuses and not held,
+        can_settle_refund="uncertain" in statuses,
+        platform_states=platform_states,
+        platform=return_.store.platform,
+        console=platform_console(return_.store.platform),
     )
+
+
+def _platform_states(store_id: int, refunds: list[models.Refund]) -> dict[int, str]:
+    """Where the platform's own record has each refund not issued, by refund id; empty when
+    the platform keeps none, or it cannot be read now (the page shows ours alone)."""
+    try:
+        tracker = refund_tracker(current_runtime(), store_id)
+        if tracker is None:
+            return {}
+        states = {}
+        for refund in refunds:
+            if refund.status != "issued":
+                standing = tracker.refund_status(refund.idempotency_key)
+                states[refund.id] = str(standing.state) if standing is not None else ""
+        return states
+    except HellowordError:
+        return {}
 
 
 @admin.get("/returns/<int:return_id>/photos/<int:photo_id>")
@@ -487,9 +550,55 @@ def cancel_return(return_id: int) -> Response:
 @admin.post("/returns/<int:return_id>/refund")
 @login_required
 def retry_refund(return_id: int) -> Response:
-    problem = act(return_id, lambda session: refunds.retry_refund(session, return_id, actor()))
+    problem = act_on_refunds(
+        return_id,
+        lambda session, tracker: refunds.retry_refund(session, return_id, actor(), tracker),
+    )
     if problem:
         flash(problem, "error")
     else:
         flash(_("A new refund is requested."), "success")
     return _back(return_id)
+
+
+@admin.post("/returns/<int:return_id>/refund/settle")
+@login_required
+def settle_refund(return_id: int) -> Response:
+    made = request.form.get("made", "")
+    note = request.form.get("note", "").strip()[:500]
+    if made not in ("yes", "no"):
+        flash(_("Say whether the refund was made."), "error")
+        return _back(return_id)
+    problem = act_on_refunds(
+        return_id,
+        lambda session, tracker: refunds.settle_refund(
+            session, return_id, made == "yes", note, actor(), tracker
+        ),
+    )
+    if problem:
+        flash(problem, "error")
+    elif made == "yes":
+        flash(_("The refund is recorded as made."), "success")
+    else:
+        flash(_("The refund is recorded as not made: it can be asked for again."), "success")
+    return _back(return_id)
+
+
+def act_on_refunds(
+    return_id: int, work: Callable[[Session, RefundTracker | None], list[FollowUp]]
+) -> str | None:
+    """``act`` for the refund actions, which also need the platform's own record of refunds
+    when it keeps one: read before the transaction, and without it nothing is done."""
+    runtime = current_runtime()
+    with runtime.db.session() as session:
+        try:
+            store_id = queries.owned_return(session, merchant_id(), return_id).store_id
+        except NotFound:
+            abort(404)
+    try:
+        tracker = refund_tracker(runtime, store_id)
+    except NothingToDo:
+        tracker = None
+    except HellowordError as error:
+        return _("The platform's record of refunds cannot be read now: %(error)s", error=error)
+    return act(return_id, lambda session: work(session, tracker))

@@ -18,8 +18,9 @@ from ... import links
 from ...db import models
 from ...db.types import utcnow
 from ...domain import Address, Money, ReturnLine, ReturnRequest
-from ...errors import NotFound, ValidationError
-from ...jobs import enqueue_all
+from ...errors import NotFound, NothingToDo, ValidationError
+from ...jobs import enqueue_all, refund_tracker
+from ...ports import RefundTracker
 from ...runtime import current_runtime
 from ...services import FollowUp, intake, lifecycle, logistics, queries, receiving, refunds
 from .auth import actor, api_blueprint, merchant_id, owned
@@ -34,6 +35,7 @@ from .schemas import (
     ReturnSchema,
     ReviewSchema,
     RowWith,
+    SettleRefundSchema,
 )
 
 blp = api_blueprint(
@@ -224,8 +226,41 @@ def review(body: dict[str, Any], return_id: int) -> RowWith:
 @blp.post("/<int:return_id>/refund")
 @blp.response(200, ReturnDetailSchema)
 def retry_refund(return_id: int) -> RowWith:
-    """Ask again for a refund that failed for good; the new one has the next sequence number."""
-    return _act(return_id, lambda session: refunds.retry_refund(session, return_id, actor()))
+    """Ask again for a refund that failed for good; the new one has the next sequence number.
+    Refused (422) while the platform may still make the earlier one: awaiting the platform
+    (Amazon's feeds), or uncertain until settled."""
+    tracker = _tracker(return_id)
+    return _act(
+        return_id, lambda session: refunds.retry_refund(session, return_id, actor(), tracker)
+    )
+
+
+@blp.post("/<int:return_id>/refund/settle")
+@blp.arguments(SettleRefundSchema)
+@blp.response(200, ReturnDetailSchema)
+def settle_refund(body: dict[str, Any], return_id: int) -> RowWith:
+    """Settle the return's uncertain refund (the platform may or may not have made it) with
+    what a person found on the platform: made (issued) or not made (failed, and it may then
+    be asked for again)."""
+    tracker = _tracker(return_id)
+    return _act(
+        return_id,
+        lambda session: refunds.settle_refund(
+            session, return_id, body["made"], body["note"], actor(), tracker
+        ),
+    )
+
+
+def _tracker(return_id: int) -> RefundTracker | None:
+    """The return's platform when it keeps its own record of refunds, read before the action's
+    transaction."""
+    runtime = current_runtime()
+    with runtime.db.session() as session:
+        store_id = owned(session, models.Return, return_id, "return").store_id
+    try:
+        return refund_tracker(runtime, store_id)
+    except NothingToDo:
+        return None
 
 
 def _act(return_id: int, work: Callable[[Session], list[FollowUp]]) -> RowWith:

@@ -299,6 +299,18 @@ class CancelSchema(Schema):
     reason = fields.String(load_default="", validate=validate.Length(max=500))
 
 
+class SettleRefundSchema(Schema):
+    made = fields.Boolean(
+        required=True,
+        metadata={"description": "Whether the platform made the refund, as a person found."},
+    )
+    note = fields.String(
+        load_default="",
+        validate=validate.Length(max=500),
+        metadata={"description": "What was found; it goes into the return's ledger."},
+    )
+
+
 class ReviewSchema(Schema):
     decision = fields.String(required=True, validate=validate.OneOf(["approve", "decline"]))
     note = fields.String(
@@ -396,7 +408,12 @@ class RefundSchema(Schema):
     id = fields.Integer()
     sequence = fields.Integer()
     amount = MoneyField("amount_minor")
-    status = fields.String(metadata={"description": "pending, issued or failed."})
+    status = fields.String(
+        metadata={
+            "description": "pending, issued, failed, or uncertain (the platform may or may not "
+            "have made it: settle it with .../refund/settle once checked)."
+        }
+    )
     kind = fields.String(
         metadata={
             "description": "refund, store_credit, or exchange (the variants wanted are sent "

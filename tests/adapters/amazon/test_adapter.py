@@ -1,6 +1,6 @@
-"""The Amazon adapter through its ports: orders keyed by SKU, refunds by payment adjustment feed
-that are never made twice, restocks onto the listing, and honest answers where Amazon has no
-API."""
+"""The Amazon adapter through its ports: orders keyed by SKU, refunds gathered into payment
+adjustment feeds and never made twice, restocks onto the listing, and honest answers where
+Amazon has no API."""
 
 from __future__ import annotations
 
@@ -17,7 +17,13 @@ import respx
 from redis import Redis
 
 from connector.domain import Money
-from connector.errors import NothingToDo, PermanentError, RetryableError
+from connector.errors import (
+    AwaitingPlatform,
+    NothingToDo,
+    PermanentError,
+    RetryableError,
+    Uncertain,
+)
 from connector.ports import (
     InventoryPublisher,
     Linker,
@@ -140,9 +146,49 @@ def test_orders_updated_since_are_read_page_by_page(
 # --- refunds ------------------------------------------------------------------------------
 
 
-def test_a_refund_goes_to_amazon_as_a_payment_adjustment_feed(
+def _send_batch(adapter: AmazonPlatform) -> list[str]:
+    """What ``submit_amazon_refunds`` does: take the seller's batch and submit it; the feeds."""
+    lines = adapter.take_queued_refunds()
+    if not lines:
+        return []
+    try:
+        return adapter.submit_refunds(lines)
+    except NothingToDo:  # every refund of the batch was refused before a feed was made
+        return []
+
+
+def _refund(
+    adapter: AmazonPlatform,
+    order: Order,
+    key: str,
+    amount: str,
+    lines: list[tuple[str, int]] | None = None,
+) -> PushResult:
+    """The refund pushed; when it waits in the batch, the batch sent and the refund asked
+    about again, as its outbox job's next try would."""
+    wanted = lines if lines is not None else [(SHIRT.sku, 1)]
+
+    def push() -> PushResult:
+        return adapter.refund(key, "RMA-1", order["orderId"], Money.of(amount, "EUR"), wanted)
+
+    try:
+        return push()
+    except AwaitingPlatform:
+        _send_batch(adapter)
+    return push()
+
+
+def test_a_refund_waits_in_the_batch_and_goes_to_amazon_as_a_payment_adjustment_feed(
     adapter: AmazonPlatform, amazon: FakeAmazon, order: Order
 ) -> None:
+    with pytest.raises(AwaitingPlatform) as waiting:
+        adapter.refund(
+            "refund:17:1", "RMA-1", order["orderId"], Money.of("49.90", "EUR"), [(SHIRT.sku, 1)]
+        )
+    assert (waiting.value.batch, waiting.value.send_in) == ("1", 60.0)
+    assert _state(adapter, "refund:17:1") is RefundState.QUEUED
+    assert amazon.calls == []
+
     result = _refund(adapter, order, "refund:17:1", "49.90")
 
     assert not result.already_done
@@ -177,15 +223,16 @@ def test_a_repeated_refund_is_already_done_and_sends_nothing(
     assert len(amazon.calls) == calls
 
 
-def test_a_refund_amazon_is_still_processing_is_read_back_not_sent_again(
+def test_a_refund_amazon_is_still_processing_is_awaited_and_never_sent_again(
     adapter: AmazonPlatform, amazon: FakeAmazon, order: Order, clock: FakeTime
 ) -> None:
     amazon.feed_polls_pending = 100
 
-    with pytest.raises(RetryableError, match="still processing") as pending:
+    with pytest.raises(AwaitingPlatform, match="still processing") as pending:
         _refund(adapter, order, "refund:17:1", "49.90")
-    assert pending.value.retry_after == 120.0
-    assert sum(clock.sleeps) <= 30.0
+    assert pending.value.retry_after == 300.0
+    assert not pending.value.batch
+    assert clock.sleeps == []  # nothing waits on Amazon inside a job
     amazon.feed_polls_pending = 0
 
     result = _refund(adapter, order, "refund:17:1", "49.90")
@@ -193,6 +240,18 @@ def test_a_refund_amazon_is_still_processing_is_read_back_not_sent_again(
     assert not result.already_done
     assert amazon.calls.count("createFeed") == 1
     assert amazon.refunded == {(order["orderId"], _shirt_item(order)): Decimal("49.90")}
+
+
+def test_a_passing_failure_reading_the_feed_is_still_a_wait(
+    adapter: AmazonPlatform, amazon: FakeAmazon, order: Order
+) -> None:
+    busy = {"errors": [{"code": "ServiceUnavailable", "message": "busy"}]}
+    amazon.inject("getFeed", *[httpx.Response(503, json=busy) for _ in range(4)])
+
+    with pytest.raises(AwaitingPlatform, match="could not be read yet"):
+        _refund(adapter, order, "refund:17:1", "49.90")
+
+    assert _state(adapter, "refund:17:1") is RefundState.SUBMITTED
 
 
 def test_amazons_refusal_is_permanent_with_its_words_and_stays_so(
@@ -276,9 +335,42 @@ def _batch(amazon: FakeAmazon) -> list[RefundLine]:
     ]
 
 
+def _push(adapter: AmazonPlatform, line: RefundLine) -> PushResult:
+    return adapter.refund(
+        line.idempotency_key, "", line.order_external_id, line.amount, list(line.lines)
+    )
+
+
 def _state(adapter: AmazonPlatform, key: str) -> RefundState | None:
     receipt = adapter.refund_status(key)
     return receipt.state if receipt else None
+
+
+def test_refunds_asked_for_together_share_one_feed_and_one_reading_settles_them(
+    adapter: AmazonPlatform, amazon: FakeAmazon
+) -> None:
+    batch = _batch(amazon)
+    opened = []
+    for line in batch:
+        with pytest.raises(AwaitingPlatform) as waiting:
+            _push(adapter, line)
+        opened.append(waiting.value.batch)
+    assert opened == ["1", "", ""]  # only the first queues the job that sends the batch
+
+    feed_ids = adapter.submit_refunds(adapter.take_queued_refunds())
+
+    assert len(feed_ids) == 1 and list(amazon.feeds) == feed_ids
+    assert len(amazon.feed_xml(feed_ids[0]).findall("Message")) == 3
+    assert adapter.take_queued_refunds() == []
+    first = _push(adapter, batch[0])  # reads the feed once, for all three
+    assert amazon.calls.count("getFeed") == 1
+    with pytest.raises(PermanentError, match="exceeds the amount that can be refunded"):
+        _push(adapter, batch[1])
+    third = _push(adapter, batch[2])
+    assert amazon.calls.count("getFeed") == 1
+    assert not first.already_done
+    assert third.already_done  # settled by the first one's reading
+    assert first.external_id == third.external_id == feed_ids[0]
 
 
 def test_many_refunds_go_in_one_feed_and_each_is_settled_by_its_message(
@@ -286,7 +378,7 @@ def test_many_refunds_go_in_one_feed_and_each_is_settled_by_its_message(
 ) -> None:
     batch = _batch(amazon)
 
-    feed_id = adapter.submit_refunds(batch)
+    [feed_id] = adapter.submit_refunds(batch)
     outcomes = adapter.feed_result(feed_id)
 
     assert len(amazon.feeds) == 1
@@ -305,7 +397,8 @@ def test_a_failed_refund_retried_never_refunds_the_rest_again(
     adapter: AmazonPlatform, amazon: FakeAmazon
 ) -> None:
     batch = _batch(amazon)
-    adapter.feed_result(adapter.submit_refunds(batch))
+    [feed_id] = adapter.submit_refunds(batch)
+    adapter.feed_result(feed_id)
     refunded = dict(amazon.refunded)
 
     with pytest.raises(NothingToDo):
@@ -316,16 +409,21 @@ def test_a_failed_refund_retried_never_refunds_the_rest_again(
     corrected = RefundLine(
         "refund:2:2", failed.order_external_id, Money.of("49.90", "EUR"), ((SHIRT.sku, 1),)
     )
-    adapter.feed_result(adapter.submit_refunds([*batch, corrected]))
+    with pytest.raises(AwaitingPlatform) as waiting:
+        _push(adapter, corrected)
+    assert waiting.value.batch  # a batch of its own, sent by a job of its own
+    [again] = adapter.submit_refunds([*batch, *adapter.take_queued_refunds()])
+    adapter.feed_result(again)
 
     assert len(amazon.feeds) == 2
-    assert len(amazon.feed_xml(sorted(amazon.feeds)[-1]).findall("Message")) == 1
+    assert len(amazon.feed_xml(again).findall("Message")) == 1
     assert len(amazon.refunded) == len(refunded) + 1
+    assert _push(adapter, corrected).external_id == again
 
 
 def test_a_feed_being_processed_says_so(adapter: AmazonPlatform, amazon: FakeAmazon) -> None:
     amazon.feed_polls_pending = 1
-    feed_id = adapter.submit_refunds(_batch(amazon))
+    [feed_id] = adapter.submit_refunds(_batch(amazon))
 
     with pytest.raises(FeedPending):
         adapter.feed_result(feed_id)
@@ -335,7 +433,8 @@ def test_a_feed_being_processed_says_so(adapter: AmazonPlatform, amazon: FakeAma
 def test_a_cancelled_feed_fails_its_refunds(adapter: AmazonPlatform, amazon: FakeAmazon) -> None:
     amazon.feed_status = "CANCELLED"
 
-    outcomes = adapter.feed_result(adapter.submit_refunds(_batch(amazon)))
+    [feed_id] = adapter.submit_refunds(_batch(amazon))
+    outcomes = adapter.feed_result(feed_id)
 
     assert {o.state for o in outcomes} == {RefundState.FAILED}
     assert "cancelled" in outcomes[0].message
@@ -346,9 +445,9 @@ def test_a_fatal_feed_leaves_its_refunds_for_a_person(
 ) -> None:
     amazon.feed_status = "FATAL"
 
-    with pytest.raises(PermanentError, match="may or may not have made the refund"):
+    with pytest.raises(Uncertain, match="may or may not have made the refund"):
         _refund(adapter, order, "refund:17:1", "49.90")
-    with pytest.raises(PermanentError, match="may or may not"):
+    with pytest.raises(Uncertain, match="may or may not"):
         _refund(adapter, order, "refund:17:1", "49.90")
     assert amazon.calls.count("createFeed") == 1
 
@@ -356,31 +455,35 @@ def test_a_fatal_feed_leaves_its_refunds_for_a_person(
 def test_the_result_of_a_feed_helloword_did_not_send_is_refused(
     adapter: AmazonPlatform, amazon: FakeAmazon, build: Build
 ) -> None:
-    feed_id = adapter.submit_refunds(_batch(amazon))
+    [feed_id] = adapter.submit_refunds(_batch(amazon))
     elsewhere = build()  # a worker whose receipts never saw the feed
 
     with pytest.raises(PermanentError, match="not a refund feed Helloword submitted"):
         elsewhere.feed_result(feed_id)
 
 
-# --- refunds cut off ----------------------------------------------------------------------
+# --- refunds cut off, lost, or left for a person --------------------------------------------
 
 
 def test_a_refund_whose_feed_answer_was_lost_is_never_sent_again(
     adapter: AmazonPlatform, amazon: FakeAmazon, order: Order, clock: FakeTime
 ) -> None:
     amazon.lose_answer("createFeed")
+    line = RefundLine("refund:17:1", order["orderId"], Money.of("49.90", "EUR"), ((SHIRT.sku, 1),))
 
+    with pytest.raises(AwaitingPlatform):
+        _push(adapter, line)
     with pytest.raises(RetryableError, match="may or may not have run"):
-        _refund(adapter, order, "refund:17:1", "49.90")
-    with pytest.raises(RetryableError, match="being submitted by another worker"):
-        _refund(adapter, order, "refund:17:1", "49.90")
+        _send_batch(adapter)
+    with pytest.raises(AwaitingPlatform, match="being submitted"):
+        _push(adapter, line)
     clock.now += 700
-    with pytest.raises(PermanentError, match="check them in Seller Central"):
-        _refund(adapter, order, "refund:17:1", "49.90")
+    with pytest.raises(Uncertain, match="check them in Seller Central"):
+        _push(adapter, line)
 
     assert amazon.calls.count("createFeed") == 1
     assert _state(adapter, "refund:17:1") is RefundState.UNCERTAIN
+    assert _send_batch(adapter) == []
 
 
 def test_a_refund_cut_off_before_amazon_made_its_feed_is_sent_once_more(
@@ -388,28 +491,104 @@ def test_a_refund_cut_off_before_amazon_made_its_feed_is_sent_once_more(
 ) -> None:
     busy = {"errors": [{"code": "ServiceUnavailable", "message": "busy"}]}
     amazon.inject("createFeed", httpx.Response(503, json=busy))
+    line = RefundLine("refund:17:1", order["orderId"], Money.of("49.90", "EUR"), ((SHIRT.sku, 1),))
 
+    with pytest.raises(AwaitingPlatform):
+        _push(adapter, line)
     with pytest.raises(RetryableError):
-        _refund(adapter, order, "refund:17:1", "49.90")
+        _send_batch(adapter)
     clock.now += 700
-    result = _refund(adapter, order, "refund:17:1", "49.90")
+    with pytest.raises(AwaitingPlatform) as back:
+        _push(adapter, line)  # Amazon lists no feed since: back in the batch, with a new job
+    assert back.value.batch
+    _send_batch(adapter)
+    result = _push(adapter, line)
 
     assert not result.already_done
     assert len(amazon.feeds) == 1
     assert "getFeeds" in amazon.calls
 
 
-def test_a_refund_refused_before_amazon_acted_can_go_at_once(
+def test_a_submission_refused_before_amazon_acted_puts_its_refunds_back_in_the_batch(
     adapter: AmazonPlatform, amazon: FakeAmazon, order: Order
 ) -> None:
     failure = {"errors": [{"code": "InternalFailure", "message": "We encountered an error"}]}
     amazon.inject("createFeedDocument", *[httpx.Response(500, json=failure) for _ in range(4)])
+    line = RefundLine("refund:17:1", order["orderId"], Money.of("49.90", "EUR"), ((SHIRT.sku, 1),))
 
+    with pytest.raises(AwaitingPlatform):
+        _push(adapter, line)
     with pytest.raises(RetryableError, match="createFeedDocument failed after 4 attempts"):
-        _refund(adapter, order, "refund:17:1", "49.90")
-    assert adapter.refund_status("refund:17:1") is None
+        _send_batch(adapter)
+    receipt = adapter.refund_status("refund:17:1")
+    assert receipt is not None and receipt.state is RefundState.QUEUED
+    assert "createFeedDocument failed" in receipt.message
 
-    assert not _refund(adapter, order, "refund:17:1", "49.90").already_done
+    assert _send_batch(adapter)  # the job's retry finds it in the batch
+    assert not _push(adapter, line).already_done
+
+
+def test_a_refund_whose_batch_job_was_lost_queues_the_job_again(
+    adapter: AmazonPlatform, amazon: FakeAmazon, order: Order, clock: FakeTime
+) -> None:
+    line = RefundLine("refund:17:1", order["orderId"], Money.of("49.90", "EUR"), ((SHIRT.sku, 1),))
+    with pytest.raises(AwaitingPlatform):
+        _push(adapter, line)
+    with pytest.raises(AwaitingPlatform) as soon:
+        _push(adapter, line)
+    assert soon.value.batch == ""
+
+    clock.now += 1000
+    with pytest.raises(AwaitingPlatform) as later:
+        _push(adapter, line)
+
+    assert later.value.batch == "2"
+    assert [queued.idempotency_key for queued in adapter.take_queued_refunds()] == ["refund:17:1"]
+
+
+def test_a_refund_that_could_not_be_sent_for_a_day_fails_with_the_reason(
+    adapter: AmazonPlatform, amazon: FakeAmazon, order: Order, clock: FakeTime
+) -> None:
+    failure = {"errors": [{"code": "InternalFailure", "message": "We encountered an error"}]}
+    amazon.inject("createFeedDocument", *[httpx.Response(500, json=failure) for _ in range(4)])
+    line = RefundLine("refund:17:1", order["orderId"], Money.of("49.90", "EUR"), ((SHIRT.sku, 1),))
+    with pytest.raises(AwaitingPlatform):
+        _push(adapter, line)
+    with pytest.raises(RetryableError):
+        _send_batch(adapter)
+
+    clock.now += 25 * 3600
+    with pytest.raises(PermanentError, match="could not be sent to Amazon in 24 hours") as failed:
+        _push(adapter, line)
+
+    assert not isinstance(failed.value, Uncertain)
+    assert "createFeedDocument failed" in str(failed.value)
+    assert _send_batch(adapter) == []
+    assert "createFeed" not in amazon.calls
+
+
+def test_a_person_settles_an_uncertain_refund_with_what_seller_central_shows(
+    adapter: AmazonPlatform, amazon: FakeAmazon, order: Order
+) -> None:
+    amazon.feed_status = "FATAL"
+    with pytest.raises(Uncertain):
+        _refund(adapter, order, "refund:17:1", "49.90")
+    with pytest.raises(Uncertain):
+        _refund(adapter, order, "refund:18:1", "49.90", lines=[(TROUSERS.sku, 1)])
+
+    adapter.settle_refund("refund:17:1", True, "seen in Seller Central")
+    adapter.settle_refund("refund:18:1", False, "")
+    adapter.settle_refund("refund:18:1", False, "")  # settled the same way again: no change
+
+    made = _refund(adapter, order, "refund:17:1", "49.90")
+    assert made.details["warning"] == "settled by hand: seen in Seller Central"
+    with pytest.raises(PermanentError, match="settled by hand") as not_made:
+        _refund(adapter, order, "refund:18:1", "49.90", lines=[(TROUSERS.sku, 1)])
+    assert not isinstance(not_made.value, Uncertain)
+    with pytest.raises(PermanentError, match="cannot be settled as failed"):
+        adapter.settle_refund("refund:17:1", False, "")
+    with pytest.raises(PermanentError, match="never asked"):
+        adapter.settle_refund("refund:99:1", True, "")
 
 
 @pytest.fixture
@@ -419,22 +598,36 @@ def redis(shared_redis_url: str) -> Iterator[Redis]:
     client.close()
 
 
-def test_workers_share_refund_receipts_through_redis(
-    build: Build, amazon: FakeAmazon, order: Order, redis: Redis
+def test_workers_share_refund_receipts_and_the_batch_through_redis(
+    build: Build, amazon: FakeAmazon, redis: Redis
 ) -> None:
     seller = f"SELLER{uuid.uuid4().hex[:8].upper()}"
     amazon.seller_id = seller
     first, second = build(redis=redis, seller=seller), build(redis=redis, seller=seller)
+    batch = _batch(amazon)
     try:
-        done = _refund(first, order, "refund:17:1", "49.90")
-        again = _refund(second, order, "refund:17:1", "49.90")
+        opened = []
+        for worker, line in zip((first, second, first), batch, strict=True):
+            with pytest.raises(AwaitingPlatform) as waiting:
+                _push(worker, line)
+            opened.append(waiting.value.batch)
+        with pytest.raises(AwaitingPlatform) as again:
+            _push(second, batch[0])
+        taken = second.take_queued_refunds()
+        [feed_id] = first.submit_refunds(taken)
+        done = _push(second, batch[0])
+        again_done = _push(first, batch[0])
     finally:
         for key in redis.scan_iter(f"helloword:amazon:eu:{seller}:*"):
             redis.delete(key)
         for key in redis.scan_iter(f"helloword:amazon:throttle:eu:{seller}:*"):
             redis.delete(key)
 
-    assert again.already_done and again.external_id == done.external_id
+    assert opened == ["1", "", ""] and again.value.batch == ""
+    assert [line.idempotency_key for line in taken] == [line.idempotency_key for line in batch]
+    assert taken[1] == batch[1]
+    assert done.external_id == feed_id and not done.already_done
+    assert again_done.already_done and again_done.external_id == feed_id
     assert amazon.calls.count("createFeed") == 1
 
 

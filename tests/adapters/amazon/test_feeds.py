@@ -9,12 +9,14 @@ import pytest
 
 from connector.domain import Money
 from platforms.amazon.feeds import (
+    MAX_FEED_BYTES,
     AdjustedItem,
     Adjustment,
     Fate,
     MessageOutcome,
     message_outcomes,
     payment_adjustment_feed,
+    payment_adjustment_feeds,
 )
 from platforms.amazon.mapper import allocate
 
@@ -80,6 +82,40 @@ def test_only_amazons_adjustment_reasons_are_sent() -> None:
             SELLER,
             [Adjustment(1, "O", (AdjustedItem("1", Money.of("1", "EUR"), reason="Goodwill"),))],
         )
+
+
+def _refunds(count: int) -> list[Adjustment]:
+    return [
+        Adjustment(n, f"302-0000000-{n:07d}", (AdjustedItem(f"{n}", Money.of("19.90", "EUR")),))
+        for n in range(1, count + 1)
+    ]
+
+
+def test_a_batch_goes_in_one_feed_while_it_fits_amazons_limit() -> None:
+    adjustments = _refunds(500)
+
+    [(carried, feed)] = payment_adjustment_feeds(SELLER, adjustments)
+
+    assert carried == tuple(adjustments)
+    assert feed == payment_adjustment_feed(SELLER, adjustments)
+    assert len(feed) < MAX_FEED_BYTES
+
+
+def test_a_batch_larger_than_a_feed_may_be_is_split_in_as_few_feeds_as_fit() -> None:
+    adjustments = _refunds(5)
+    whole = len(payment_adjustment_feed(SELLER, adjustments))
+    envelope = len(payment_adjustment_feed(SELLER, []))
+    limit = envelope + (whole - envelope) * 2 // 5 + 10  # room for two messages, not three
+
+    split = payment_adjustment_feeds(SELLER, adjustments, max_bytes=limit)
+
+    assert [[a.message_id for a in carried] for carried, _ in split] == [[1, 2], [3, 4], [5]]
+    for carried, feed in split:
+        assert len(feed) <= limit
+        root = ET.fromstring(feed)
+        assert [m.findtext("MessageID") for m in root.findall("Message")] == [
+            str(a.message_id) for a in carried
+        ]
 
 
 def test_a_report_with_no_errors_means_every_message_went_through() -> None:
