@@ -4,11 +4,13 @@ without a single call to Amazon, so an import from a file works offline.
 A row's order is stored as the stub the report describes only when the store does not have
 that order yet; an order read from the Orders API (or a stub from an earlier import) is never
 overwritten, only given the SKU lines it lacks. Returns are upserted by the Amazon RMA id
-(``external_id``): a row seen again changes nothing, and a line a stored return lacks is added
-to it. A seller-fulfilled return still open on Amazon enters the pipeline like any platform's
-(REQUESTED, then ``decide_return``); FBA returns, returns Amazon reports as refunded, and
-returns Amazon closed, declined or cancelled are stored as settled history (with the refund
-Amazon made recorded as issued) and never reach the refund pipeline.
+(``external_id``): a row seen again changes nothing, but for a line a stored return lacks,
+which is added to it, and the delivery to the seller of a parcel on Amazon's label, which
+receives the return (``record_deliveries``). A seller-fulfilled return still open on Amazon
+enters the pipeline like any platform's (REQUESTED, then ``decide_return``); FBA returns,
+returns Amazon reports as refunded, and returns Amazon closed, declined or cancelled are
+stored as settled history (with the refund Amazon made recorded as issued) and never reach
+the refund pipeline.
 
 Rows are stored in batches, one transaction each, with a handful of statements per batch
 whatever its size (bulk inserts, the ledger's hash chains computed here), so a report of a
@@ -354,9 +356,6 @@ class _Rows:
         self.given = given
         self.columns = given + tuple(column.name for column in self.rest)
         self.free = tuple(given.index(name) for name in free)
-        self.nullable = tuple(
-            index for index, name in enumerate(given) if self.table.c[name].nullable
-        )
 
 
 _ORDERS = _Rows(

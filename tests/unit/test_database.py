@@ -1,13 +1,16 @@
 """The embedded SQLite database: a bulk writer's transaction skips the per-row foreign-key
-checks, and the connection checks them again for whoever uses it next."""
+checks and checkpoints less often, and the connection is back to the usual for whoever uses
+it next."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from connector.db import Database
+from connector.db.session import BULK_CHECKPOINT_PAGES, CHECKPOINT_PAGES
 
 
 def test_only_a_bulk_transaction_goes_without_foreign_key_checks(tmp_path: Path) -> None:
@@ -19,13 +22,19 @@ def test_only_a_bulk_transaction_goes_without_foreign_key_checks(tmp_path: Path)
                 text("CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id REFERENCES parent)")
             )
 
-        with db.transaction(bulk=True) as session:
-            bulk = session.execute(text("PRAGMA foreign_keys")).scalar()
-        with db.transaction() as session:
-            after = session.execute(text("PRAGMA foreign_keys")).scalar()
-        with db.session() as session:
-            reading = session.execute(text("PRAGMA foreign_keys")).scalar()
+        def pragmas(session: Session) -> tuple[int, int]:
+            keys = session.execute(text("PRAGMA foreign_keys")).scalar()
+            pages = session.execute(text("PRAGMA wal_autocheckpoint")).scalar()
+            return int(keys or 0), int(pages or 0)
 
-        assert (bulk, after, reading) == (0, 1, 1)
+        with db.transaction(bulk=True) as session:
+            bulk = pragmas(session)
+        with db.transaction() as session:
+            after = pragmas(session)
+        with db.session() as session:
+            reading = pragmas(session)
+
+        assert bulk == (0, BULK_CHECKPOINT_PAGES)
+        assert after == reading == (1, CHECKPOINT_PAGES)
     finally:
         db.dispose()
