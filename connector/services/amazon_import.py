@@ -699,7 +699,7 @@ class _BatchWriter:
         self.summary = ImportSummary()
         self.open_returns: list[int] = []
         self.new_orders: list[int] = []
-        self._units: dict[tuple[Money | None, int, str], tuple[int, str]] = {}
+        self._units: dict[tuple[Any, str, int], tuple[int, str]] = {}
         self.deliveries: dict[int, datetime] = {}
 
     def write(self, reported: list[ReportedReturn]) -> Batch:
@@ -781,7 +781,7 @@ class _BatchWriter:
     def _stub(
         self, order_id: int, row: ReportedReturn, lines: Mapping[str, ReportedLine]
     ) -> tuple[Any, ...]:
-        db, now, currency = self.db, self.now, row.currency
+        db, now, currency = self.db, self.db.stamp(self.now), row.currency
         total = 0
         for line in lines.values():
             minor, in_currency = self._unit(line, currency)
@@ -801,8 +801,8 @@ class _BatchWriter:
             "",
             _NO_TAGS,
             db.order_raw(row.marketplace_id),
-            db.stamp(now),
-            db.stamp(now),
+            now,
+            now,
         )
         return value if row.clean else db.escaped(_ORDERS, value)
 
@@ -830,7 +830,8 @@ class _BatchWriter:
     def _unit(self, line: ReportedLine, currency: str) -> tuple[int, str]:
         """The line's unit price in minor units and its currency, worked out once per
         amount and quantity."""
-        key = (line.amount, line.ordered, currency)
+        amount = line.amount
+        key = (amount.amount, amount.currency, line.ordered) if amount else (None, currency, 0)
         found = self._units.get(key)
         if found is None:
             unit = line.unit_price(currency)
@@ -897,7 +898,14 @@ class _BatchWriter:
         occurred_at = db.stamp(occurred)
         no_address = db.json({})
         returns, line_values, refunds, events = [], [], [], []
-        moment = ledger.canonical_json(occurred.isoformat())
+        heads = {
+            (kind, actor): _event_head(kind, actor, occurred)
+            for kind, actor in (
+                (EventKind.RETURN_REQUESTED.value, "buyer"),
+                (EventKind.REFUND_ISSUED.value, PLATFORM),
+                *((event.value, PLATFORM) for event in _FINAL_EVENT.values()),
+            )
+        }
         requested_kind = EventKind.RETURN_REQUESTED.value
         refund_kind = EventKind.REFUND_ISSUED.value
         return_ids = db.ids(_RETURNS, len(new))
@@ -921,7 +929,7 @@ class _BatchWriter:
                 chain.append((_FINAL_EVENT[status].value, _settled(row, status), PLATFORM))
             prev = ledger.GENESIS
             for seq, (kind, text, actor) in enumerate(chain, start=1):
-                digest = _event_hash(prev, return_id, seq, kind, text, actor, moment)
+                digest = _event_hash(prev, return_id, seq, heads[kind, actor], text)
                 event = (return_id, seq, kind, text, actor, occurred_at, prev, digest)
                 events.append(event if clean else db.escaped(_LEDGER, event))
                 prev = digest
@@ -1060,12 +1068,13 @@ def _requested(rma: str, row: ReportedReturn, lines: Iterable[ReportedLine]) -> 
         if len(_PARTS) < _TEXTS_KEPT:
             _PARTS[key] = parts
     head, middle, label = parts
-    tracking = _text(row.tracking_number) if row.tracking_number else ""
+    text = _quoted if row.clean else _text  # a clean row's text needs no escaping
+    tracking = text(row.tracking_number) if row.tracking_number else ""
     items = ",".join(_line_text(line) for line in lines)
     return (
         f'{head}{row.line_number}{middle}{tracking}{"}" if tracking else ""}}},"lines":[{items}],'
-        f'"order":{_text(row.order_external_id)},{label}{tracking}{"}," if label else ""}'
-        f'"rma":{_text(rma)},"source":"{SOURCE}"}}'
+        f'"order":{text(row.order_external_id)},{label}{tracking}{"}," if label else ""}'
+        f'"rma":"{rma}","source":"{SOURCE}"}}'
     )
 
 
@@ -1128,6 +1137,10 @@ def _settled(row: ReportedReturn, status: Status) -> str:
     )
 
 
+def _quoted(value: str) -> str:
+    return f'"{value}"'
+
+
 def _text(value: str) -> str:
     """A JSON string as ``ledger.canonical_json`` writes it (non-ASCII left as it is)."""
     if value.isprintable() and '"' not in value and "\\" not in value:
@@ -1150,17 +1163,18 @@ def _known(value: str) -> str:
     return found
 
 
-def _event_hash(
-    prev: str, return_id: int, seq: int, kind: str, payload: str, actor: str, moment: str
-) -> str:
-    """``ledger.event_hash`` of an event whose payload's canonical JSON is made already
-    (``moment``: the canonical JSON of ``occurred_at.isoformat()``): the same canonical body,
-    keys in order, without encoding the payload a second time."""
-    body = (
-        f'{{"actor":{_known(actor)},"kind":{_known(kind)},'
-        f'"occurred_at":{moment},"payload":{payload},"return_id":{return_id},"seq":{seq}}}'
-    )
+def _event_hash(prev: str, return_id: int, seq: int, head: str, payload: str) -> str:
+    """``ledger.event_hash`` of an event whose payload's canonical JSON is made already, as
+    is the start of its body (``_event_head``): the same canonical body, keys in order,
+    without encoding the payload a second time."""
+    body = f'{head}{payload},"return_id":{return_id},"seq":{seq}}}'
     return hashlib.sha256((prev + body).encode()).hexdigest()
+
+
+def _event_head(kind: str, actor: str, occurred_at: datetime) -> str:
+    """The canonical body of a ledger event up to its payload: actor, kind and moment."""
+    moment = ledger.canonical_json(occurred_at.isoformat())
+    return f'{{"actor":{_text(actor)},"kind":{_text(kind)},"occurred_at":{moment},"payload":'
 
 
 def _return_line(

@@ -497,8 +497,9 @@ class _Reader:
 
     def row(self, number: int, line: str) -> ParsedRow:
         text = line.rstrip("\r\n")
+        clean = _UNCLEAN.search(text) is None  # no quote among the rest, so plain tabs
         try:
-            fields = _fields(text)
+            fields = text.split("\t") if clean else _fields(text)
         except csv.Error as exc:
             return number, RowError(number, f"the fields cannot be split: {exc}")
         count = len(fields)
@@ -514,7 +515,7 @@ class _Reader:
             found = self._convert(number, fields)
         except (_Bad, MoneyError) as problem:
             return number, RowError(number, str(problem))
-        if _UNCLEAN.search(text) is not None:
+        if not clean:
             found.clean = found.lines[0].clean = False
         return number, found
 
@@ -544,18 +545,33 @@ class _Reader:
             claim_at,
             prime_at,
         ) = self._mfn_at
-        rma = _key(fields[rma_at].strip(), "Amazon RMA ID")
-        order_id = _key(fields[order_at].strip(), "Order ID")
-        sku = _key(fields[sku_at].strip(), "Merchant SKU")
+        rma = fields[rma_at].strip()
+        order_id = fields[order_at].strip()
+        sku = fields[sku_at].strip()
+        for value, column in (
+            (rma, "Amazon RMA ID"),
+            (order_id, "Order ID"),
+            (sku, "Merchant SKU"),
+        ):
+            if not value or REPLACEMENT in value:
+                _key(value, column)  # says what is wrong
         quantity = _count(fields[quantity_at].strip(), "Return quantity")
         currency = self._currency(fields[currency_at].strip())
         code = fields[reason_at].strip()
         reason, known = self._reason(code)
-        requested_at = self._date(fields[requested_at_at].strip(), "Return request date")
-        placed_at = self._optional_date(fields[placed_at_at].strip(), "Order date") or requested_at
-        delivered_at = self._optional_date(fields[delivered_at_at].strip(), "Return delivery date")
-        ordered = max(quantity, _optional_count(fields[ordered_at].strip(), "Order quantity"))
-        amount = self._money(fields[amount_at].strip(), currency, "Order Amount")
+        dates = self._dates
+        text = fields[requested_at_at].strip()
+        requested_at = dates.get(text) or self._date(text, "Return request date")
+        text = fields[placed_at_at].strip()
+        placed_at = (dates.get(text) or self._optional_date(text, "Order date")) or requested_at
+        text = fields[delivered_at_at].strip()
+        delivered_at = (
+            (dates.get(text) or self._optional_date(text, "Return delivery date")) if text else None
+        )
+        text = fields[ordered_at].strip()
+        ordered = max(quantity, _count(text, "Order quantity")) if text else quantity
+        text = fields[amount_at].strip()
+        amount = self._money(text, currency, "Order Amount") if text else None
         amazon_status = fields[status_at].strip()
         status = self._status(amazon_status)
         if status is Status.APPROVED and delivered_at is not None:
@@ -569,6 +585,11 @@ class _Reader:
             ordered,
             amount,
         )
+        text = fields[label_cost_at].strip()
+        label_cost = self._money(text, currency, "Label cost") if text else None
+        text = fields[refunded_at].strip()
+        refunded = self._money(text, currency, "Refunded Amount") if text else None
+        text = fields[in_policy_at].strip()
         return ReportedReturn(
             number,
             rma,
@@ -582,17 +603,18 @@ class _Reader:
             MFN,
             self.market.marketplace_id,
             self.market.country,
-            tracking_number=fields[tracking_at].strip(),
-            carrier=fields[carrier_at].strip(),
-            label_cost=self._money(fields[label_cost_at].strip(), currency, "Label cost"),
-            label_paid_by=fields[paid_by_at].strip(),
-            refunded=self._money(fields[refunded_at].strip(), currency, "Refunded Amount"),
-            delivered_at=delivered_at,
-            in_policy=_flag(fields[in_policy_at].strip(), default=True),
-            a_to_z_claim=_flag(fields[claim_at].strip()),
-            prime=_flag(fields[prime_at].strip()),
-            columns=self.keys,
-            cells=[fields],
+            fields[tracking_at].strip(),
+            fields[carrier_at].strip(),
+            label_cost,
+            fields[paid_by_at].strip(),
+            refunded,
+            delivered_at,
+            text.lower() in _TRUE if text else True,  # in Amazon's policy unless it says not
+            fields[claim_at].strip().lower() in _TRUE,
+            fields[prime_at].strip().lower() in _TRUE,
+            True,
+            self.keys,
+            [fields],
         )
 
     # fulfilled by Amazon -------------------------------------------------------------------
@@ -847,8 +869,3 @@ def _map_reason(code: str) -> tuple[Reason, bool]:
 
 def _squash(value: str) -> str:
     return "".join(value.lower().replace("-", " ").replace("_", " ").split())
-
-
-def _flag(value: str, *, default: bool = False) -> bool:
-    """A report's Y/N column as a bool; an empty one is ``default``."""
-    return value.lower() in _TRUE if value else default
