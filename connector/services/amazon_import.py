@@ -26,9 +26,12 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +52,8 @@ from ..domain.events import EventKind
 from ..errors import NothingToDo
 from ..routing import OptionKind
 from .common import FollowUp
+
+log = logging.getLogger(__name__)
 
 BATCH_ROWS = 2000  # returns stored per transaction
 SOURCE = "amazon_report"
@@ -103,31 +108,88 @@ def import_rows(
 ) -> ImportSummary:
     """Store the rows of a returns report (``parse_returns_report``'s output) for the Amazon
     store, committing every ``batch_rows`` returns. ``NothingToDo`` if the store is gone.
+    ``on_batch`` hears of each batch once it is stored, in the report's order.
 
-    On PostgreSQL the report is read one batch ahead, in a thread of its own, so the reading
-    goes on while the server stores the batch before (the thread holds Python's lock only
-    while the writer waits on the server). SQLite stores in this process, so reading ahead
-    would only take turns with it."""
+    On PostgreSQL the report is read one batch ahead, in a thread of its own, and
+    ``WRITERS`` batches are stored side by side, each in a transaction of its own on a
+    connection of its own: the server's work on one overlaps the building of the next (see
+    ``_side_by_side``). SQLite stores in this process, one transaction at a time, so it
+    stores batch after batch."""
     total = ImportSummary()
     batches = _batches(rows, batch_rows, on_error)
-    if not db.is_sqlite:
-        batches = _read_ahead(batches)
     with _no_cycle_collection():
-        for pending, read, errors in batches:
-            if pending:
-                with db.transaction(bulk=True) as session:
-                    batch = store_batch(session, store_id, pending)
-            else:
-                batch = Batch(ImportSummary())
-            if batch.deliveries:
-                with db.transaction() as session:
-                    batch.follow_ups += record_deliveries(session, batch.deliveries)
-            batch.summary.rows += read
-            batch.summary.errors += errors
+        if db.is_sqlite:
+            stored: Iterator[Batch] = (_store(db, store_id, *item) for item in batches)
+        else:
+            stored = _side_by_side(db, store_id, _read_ahead(batches))
+        for batch in stored:
             total.add(batch.summary)
             if on_batch is not None:
                 on_batch(batch)
     return total
+
+
+def _store(
+    db: Database, store_id: int, pending: list[ReportedReturn], read: int, errors: int
+) -> Batch:
+    """One batch stored in a transaction of its own, then the deliveries it reports."""
+    if pending:
+        with db.transaction(bulk=True) as session:
+            batch = store_batch(session, store_id, pending)
+    else:
+        batch = Batch(ImportSummary())
+    if batch.deliveries:
+        with db.transaction() as session:
+            batch.follow_ups += record_deliveries(session, batch.deliveries)
+    batch.summary.rows += read
+    batch.summary.errors += errors
+    return batch
+
+
+WRITERS = 2  # PostgreSQL: batches stored side by side
+_CONFLICTS = frozenset({"23505", "40P01"})  # unique violation, deadlock detected
+
+
+def _side_by_side(db: Database, store_id: int, batches: Iterator[_Pending]) -> Iterator[Batch]:
+    """The batches stored ``WRITERS`` at a time, given back in order. Two batches side by
+    side can both meet a key new to the store (an order two RMAs share, an RMA the report
+    repeats far apart): one waits for the other and, when that one commits, fails on the
+    unique key (or on a deadlock, which PostgreSQL breaks). Nothing of it was kept; it is
+    stored again once every batch beside it has finished, and then finds those keys."""
+    with ThreadPoolExecutor(WRITERS, thread_name_prefix="amazon-import") as pool:
+        running: deque[tuple[_Pending, Future[Batch]]] = deque()
+        try:
+            for item in batches:
+                running.append((item, pool.submit(_store, db, store_id, *item)))
+                if len(running) >= WRITERS:
+                    yield _stored(db, store_id, running)
+            while running:
+                yield _stored(db, store_id, running)
+        finally:
+            for _, future in running:
+                future.cancel()
+            wait([future for _, future in running])
+
+
+def _stored(db: Database, store_id: int, running: deque[tuple[_Pending, Future[Batch]]]) -> Batch:
+    """The oldest running batch, stored again if it lost a key to a batch beside it."""
+    item, future = running.popleft()
+    try:
+        return future.result()
+    except Exception as error:
+        if _sqlstate(error) not in _CONFLICTS:
+            raise
+        log.info("a batch met a key of the batch beside it (%s); storing it again", error)
+    wait([other for _, other in running])
+    return _store(db, store_id, *item)
+
+
+def _sqlstate(error: BaseException) -> str:
+    """The SQLSTATE of a database error, raised by the driver or wrapped by SQLAlchemy."""
+    found = getattr(error, "sqlstate", None) or getattr(
+        getattr(error, "orig", None), "sqlstate", None
+    )
+    return str(found or "")
 
 
 @contextmanager

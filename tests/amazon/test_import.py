@@ -480,3 +480,76 @@ def test_a_parcel_delivered_before_the_import_is_received_once_routed(
     status, shipments, _ = _state(runtime, return_id)
 
     assert (status, shipments) == ("RECEIVED", ["DELIVERED"])
+
+
+def _shared_orders(path: Path, returns: int) -> Path:
+    """``returns`` open returns, every two of them (three rows apart) on one order."""
+    width = len(HEADER.split("\t"))
+    lines = [HEADER]
+    for n in range(returns):
+        fields = [""] * width
+        order = n // 6 * 3 + n % 3  # RMAs n and n + 3 share an order
+        fields[:5] = [f"302-{order:07d}-0000009", "10-Jul-2025", "14-Jul-2025", "Approved"]
+        fields[4] = f"RMA-S{n:04d}"
+        fields[15:20] = [f"SKU-{n % 4}", "Wool hat", "1", "CR-DEFECTIVE", "Y"]
+        fields[24] = "19.00"
+        lines.append("\t".join(fields))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.usefixtures("runtime")
+def test_batches_stored_side_by_side_share_new_orders_without_a_double(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """On PostgreSQL two batches are stored at once; when both hold the same new order, one
+    loses the race on its key, is rolled back and stored again: every order once."""
+    store_id = link(runtime)
+    with _shared_orders(tmp_path / "shared.tsv", 60).open("rb") as handle:
+        summary = amazon_import.import_rows(
+            runtime.db, store_id, parse_returns_report(file_lines(handle), GERMANY), batch_rows=2
+        )
+
+    assert (summary.returns_new, summary.orders_new) == (60, 30)
+    with runtime.db.session() as session:
+        returns = session.scalars(select(models.Return)).all()
+        by_order: dict[str, set[str]] = {}
+        for return_ in returns:
+            by_order.setdefault(return_.order.external_id, set()).add(return_.external_id)
+            [line] = return_.lines
+            assert line.order_line.order_id == return_.order_id
+        assert len(by_order) == 30 and all(len(rmas) == 2 for rmas in by_order.values())
+        assert count(runtime, models.Order) == 30
+        assert all(breach is None for _, breach in verify_all(session))
+
+
+def test_a_batch_that_lost_a_key_to_the_batch_beside_it_is_stored_again(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry itself, made certain: the first try of the second batch fails as a unique
+    violation does; it is stored again once the batch beside it is done, and reported in
+    the report's order."""
+
+    class UniqueViolation(Exception):
+        sqlstate = "23505"
+
+    store_id = link(runtime)
+    tries: list[int] = []
+    store = amazon_import._store
+
+    def flaky(db: Any, store_id: int, pending: list, read: int, errors: int) -> Any:
+        tries.append(len(tries))
+        if len(tries) == 2:
+            raise UniqueViolation('duplicate key value violates unique constraint "uq_orders"')
+        return store(db, store_id, pending, read, errors)
+
+    monkeypatch.setattr(amazon_import, "_store", flaky)
+    with report(tmp_path, 9).open("rb") as handle:
+        parsed = parse_returns_report(file_lines(handle), GERMANY)
+        batches = amazon_import._batches(parsed, 4, None)
+        stored = list(amazon_import._side_by_side(runtime.db, store_id, batches))
+
+    assert len(tries) == 4  # three batches, the second twice
+    assert [batch.summary.returns_new for batch in stored] == [4, 4, 1]
+    assert [batch.summary.errors for batch in stored] == [1, 0, 1]
+    assert count(runtime, models.Return) == 9
