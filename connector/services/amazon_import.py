@@ -970,31 +970,62 @@ class _BatchWriter:
         }
         requested_kind = EventKind.RETURN_REQUESTED.value
         refund_kind = EventKind.REFUND_ISSUED.value
+        requested_head = heads[requested_kind, "buyer"]
+        stamp, null, escaped, sha256 = db.stamp, db.null, db.escaped, hashlib.sha256
+        genesis, closed, opened = ledger.GENESIS, Status.CLOSED, Status.REQUESTED
+        open_returns = self.open_returns
+        history = 0
         return_ids = db.ids(_RETURNS, len(new))
         for (key, item), return_id in zip(new.items(), return_ids, strict=True):
             row = item.reported
             status = _stored_status(row)
-            settled = status is not Status.REQUESTED
-            at = row.delivered_at or row.requested_at
             order_lines = lines_of_order[row.order_external_id]
             lines = item.lines.values()
             clean = item.clean
             for line in lines:
                 value = _return_line(return_id, order_lines, key, line)
-                line_values.append(value if clean else db.escaped(_RETURN_LINES, value))
+                line_values.append(value if clean else escaped(_RETURN_LINES, value))
             rma = _rma(return_id)
-            chain = [(requested_kind, _requested(rma, row, lines), "buyer")]
-            refunded = row.refunded is not None and settled
-            if settled:
-                if refunded:
+            text = _requested(rma, row, lines)
+            body = f'{requested_head}{text},"return_id":{return_id},"seq":1}}'
+            head = sha256((genesis + body).encode()).hexdigest()
+            event = (return_id, 1, requested_kind, text, "buyer", occurred_at, genesis, head)
+            events.append(event if clean else escaped(_LEDGER, event))
+            length = 1
+            refunded_at = closed_at = null
+            if status is opened:
+                open_returns.append(return_id)
+            else:  # settled on Amazon: what Amazon did follows the request in the ledger
+                history += 1
+                at = stamp(row.delivered_at or row.requested_at)
+                chain = []
+                if row.refunded is not None:
+                    refunded_at = at
                     chain.append((refund_kind, _refund_payload(row), PLATFORM))
+                    value = (
+                        return_id,
+                        1,
+                        f"amazon-report:{store_id}:{key}",
+                        row.refunded.minor,
+                        row.refunded.currency,
+                        "issued",
+                        "platform",
+                        "refund",
+                        "",
+                        "",
+                        now,
+                        at,
+                    )
+                    refunds.append(value if clean else escaped(_REFUNDS, value))
+                if status is closed:
+                    closed_at = at
                 chain.append((_FINAL_EVENT[status].value, _settled(row, status), PLATFORM))
-            prev = ledger.GENESIS
-            for seq, (kind, text, actor) in enumerate(chain, start=1):
-                digest = _event_hash(prev, return_id, seq, heads[kind, actor], text)
-                event = (return_id, seq, kind, text, actor, occurred_at, prev, digest)
-                events.append(event if clean else db.escaped(_LEDGER, event))
-                prev = digest
+                for kind, text, actor in chain:
+                    length += 1
+                    prev = head
+                    head = _event_hash(prev, return_id, length, heads[kind, actor], text)
+                    event = (return_id, length, kind, text, actor, occurred_at, prev, head)
+                    events.append(event if clean else escaped(_LEDGER, event))
             value = (
                 return_id,
                 merchant_id,
@@ -1004,39 +1035,20 @@ class _BatchWriter:
                 rma,
                 status,
                 "platform",
-                db.stamp(row.requested_at),
+                stamp(row.requested_at),
                 no_address,
                 "",
                 "refund",
-                prev,
-                len(chain),
-                db.stamp(at) if refunded else db.null,
-                db.stamp(at) if status is Status.CLOSED else db.null,
+                head,
+                length,
+                refunded_at,
+                closed_at,
                 now,
                 now,
             )
-            returns.append(value if clean else db.escaped(_RETURNS, value))
-            if refunded and row.refunded is not None:
-                value = (
-                    return_id,
-                    1,
-                    f"amazon-report:{store_id}:{key}",
-                    row.refunded.minor,
-                    row.refunded.currency,
-                    "issued",
-                    "platform",
-                    "refund",
-                    "",
-                    "",
-                    now,
-                    db.stamp(at),
-                )
-                refunds.append(value if clean else db.escaped(_REFUNDS, value))
-            if settled:
-                self.summary.returns_history += 1
-            else:
-                self.summary.returns_open += 1
-                self.open_returns.append(return_id)
+            returns.append(value if clean else escaped(_RETURNS, value))
+        self.summary.returns_history += history
+        self.summary.returns_open += len(new) - history
         self.summary.returns_new += len(new)
         db.insert(_RETURNS, returns)
         db.insert(_RETURN_LINES, line_values)
