@@ -247,7 +247,7 @@ _DAY_MONTH_YEAR = re.compile(r"(\d{1,2})[-\s/.]([^\W\d_]+)\.?[-\s/.](\d{4})")
 _TRUE = frozenset({"y", "yes", "true", "1"})
 # What a storage format may have to escape: a quote, a backslash, a control character (the
 # tab between fields aside). A row without any is stored as it stands.
-_UNCLEAN = re.compile(r'["\\\x00-\x08\x0a-\x1f\x7f]')
+_UNCLEAN = bytes(range(0x09)) + bytes(range(0x0A, 0x20)) + b'\x7f"\\'
 
 
 class ReportFormatError(ValueError):
@@ -497,7 +497,8 @@ class _Reader:
 
     def row(self, number: int, line: str) -> ParsedRow:
         text = line.rstrip("\r\n")
-        clean = _UNCLEAN.search(text) is None  # no quote among the rest, so plain tabs
+        encoded = text.encode(errors="surrogatepass")  # a control character: one byte alone
+        clean = len(encoded.translate(None, _UNCLEAN)) == len(encoded)  # and no quote either
         try:
             fields = text.split("\t") if clean else _fields(text)
         except csv.Error as exc:
