@@ -28,6 +28,7 @@ import hashlib
 import json
 import logging
 import queue
+import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -119,7 +120,7 @@ def import_rows(
     batches = _batches(rows, batch_rows, on_error)
     with _no_cycle_collection():
         if db.is_sqlite:
-            stored: Iterator[Batch] = (_store(db, store_id, *item) for item in batches)
+            stored: Iterator[Batch] = (_store_surely(db, store_id, item) for item in batches)
         else:
             stored = _side_by_side(db, store_id, _read_ahead(batches))
         for batch in stored:
@@ -130,12 +131,18 @@ def import_rows(
 
 
 def _store(
-    db: Database, store_id: int, pending: list[ReportedReturn], read: int, errors: int
+    db: Database,
+    store_id: int,
+    pending: list[ReportedReturn],
+    read: int,
+    errors: int,
+    *,
+    thorough: bool = False,
 ) -> Batch:
     """One batch stored in a transaction of its own, then the deliveries it reports."""
     if pending:
         with db.transaction(bulk=True) as session:
-            batch = store_batch(session, store_id, pending)
+            batch = store_batch(session, store_id, pending, thorough=thorough)
     else:
         batch = Batch(ImportSummary())
     if batch.deliveries:
@@ -150,12 +157,23 @@ WRITERS = 2  # PostgreSQL: batches stored side by side
 _CONFLICTS = frozenset({"23505", "40P01"})  # unique violation, deadlock detected
 
 
+def _store_surely(db: Database, store_id: int, item: _Pending) -> Batch:
+    """A batch stored; stored again looking every RMA up if it met a key already taken."""
+    try:
+        return _store(db, store_id, *item)
+    except Exception as error:
+        if not _conflict(error):
+            raise
+        log.info("a batch met a key already taken (%s); storing it again", error)
+    return _store(db, store_id, *item, thorough=True)
+
+
 def _side_by_side(db: Database, store_id: int, batches: Iterator[_Pending]) -> Iterator[Batch]:
     """The batches stored ``WRITERS`` at a time, given back in order. Two batches side by
     side can both meet a key new to the store (an order two RMAs share, an RMA the report
     repeats far apart): one waits for the other and, when that one commits, fails on the
     unique key (or on a deadlock, which PostgreSQL breaks). Nothing of it was kept; it is
-    stored again once every batch beside it has finished, and then finds those keys."""
+    stored again, looking every RMA up, once every batch beside it has finished."""
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="amazon-import") as pool:
         running: deque[tuple[_Pending, Future[Batch]]] = deque()
         try:
@@ -177,19 +195,20 @@ def _stored(db: Database, store_id: int, running: deque[tuple[_Pending, Future[B
     try:
         return future.result()
     except Exception as error:
-        if _sqlstate(error) not in _CONFLICTS:
+        if not _conflict(error):
             raise
-        log.info("a batch met a key of the batch beside it (%s); storing it again", error)
+        log.info("a batch met a key already taken (%s); storing it again", error)
     wait([other for _, other in running])
-    return _store(db, store_id, *item)
+    return _store(db, store_id, *item, thorough=True)
 
 
-def _sqlstate(error: BaseException) -> str:
-    """The SQLSTATE of a database error, raised by the driver or wrapped by SQLAlchemy."""
-    found = getattr(error, "sqlstate", None) or getattr(
-        getattr(error, "orig", None), "sqlstate", None
-    )
-    return str(found or "")
+def _conflict(error: BaseException) -> bool:
+    """Whether a database error is a key already taken (or a deadlock over one): PostgreSQL's
+    SQLSTATE, raised by the driver or wrapped by SQLAlchemy, or SQLite's unique failure."""
+    cause = getattr(error, "orig", None) or error
+    if isinstance(cause, sqlite3.IntegrityError):
+        return "UNIQUE" in str(cause)
+    return str(getattr(cause, "sqlstate", None) or "") in _CONFLICTS
 
 
 @contextmanager
@@ -275,13 +294,18 @@ def _read_ahead(batches: Iterator[_Pending], depth: int = 2) -> Iterator[_Pendin
         reader.join()
 
 
-def store_batch(session: Session, store_id: int, reported: list[ReportedReturn]) -> Batch:
-    """Store one batch of reported returns in ``session``'s transaction."""
+def store_batch(
+    session: Session, store_id: int, reported: list[ReportedReturn], *, thorough: bool = False
+) -> Batch:
+    """Store one batch of reported returns in ``session``'s transaction. An RMA whose order
+    is new to the store is taken to be new too, and not looked up, unless ``thorough``: a
+    report that named a stored RMA under another order would fail on its key, and is then
+    stored again thoroughly."""
     store = session.get(models.Store, store_id)
     if store is None:
         raise NothingToDo(f"store {store_id} is gone")
     writer = _BatchWriter(session, store)
-    return writer.write(reported)
+    return writer.write(reported, thorough=thorough)
 
 
 def record_deliveries(session: Session, deliveries: Mapping[int, datetime]) -> list[FollowUp]:
@@ -764,12 +788,12 @@ class _BatchWriter:
         self._units: dict[tuple[Any, str, int], tuple[int, str]] = {}
         self.deliveries: dict[int, datetime] = {}
 
-    def write(self, reported: list[ReportedReturn]) -> Batch:
+    def write(self, reported: list[ReportedReturn], *, thorough: bool = False) -> Batch:
         if not reported:
             return Batch(self.summary)
         self.db.bulk(self.store)
-        order_ids, lines_of_order = self._order_lines(reported)
-        new, additions = self._returns(reported)
+        order_ids, lines_of_order, fresh = self._order_lines(reported)
+        new, additions = self._returns(reported, set() if thorough else fresh)
         self._insert_returns(new, order_ids, lines_of_order)
         self._add_lines(additions, lines_of_order)
         return Batch(self.summary, self._follow_ups(), self.deliveries)
@@ -789,9 +813,10 @@ class _BatchWriter:
 
     def _order_lines(
         self, reported: list[ReportedReturn]
-    ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    ) -> tuple[dict[str, int], dict[str, dict[str, int]], set[str]]:
         """Every order of the batch stored (stubs for the new ones), with the lines the rows
-        name: Amazon order id → our id, and Amazon order id → SKU → order line id."""
+        name: Amazon order id → our id, Amazon order id → SKU → order line id, and the
+        Amazon order ids new to the store."""
         db, store = self.db, self.store
         orders: dict[str, ReportedReturn] = {}
         wanted: dict[str, dict[str, ReportedLine]] = {}
@@ -838,7 +863,7 @@ class _BatchWriter:
                 found[key][line.sku] = line_id
                 values.append(self._line(line_id, ids[key], line, orders[key].currency))
             db.insert(_ORDER_LINES, values)
-        return ids, found
+        return ids, found, set(fresh)
 
     def _stub(
         self, order_id: int, row: ReportedReturn, lines: Mapping[str, ReportedLine]
@@ -903,13 +928,16 @@ class _BatchWriter:
     # returns -----------------------------------------------------------------------------
 
     def _returns(
-        self, reported: list[ReportedReturn]
+        self, reported: list[ReportedReturn], new_orders: set[str]
     ) -> tuple[dict[str, _NewReturn], dict[int, list[tuple[str, str, ReportedLine]]]]:
         """The batch's returns split into new ones (rows of one RMA joined) and lines to add
-        to returns stored before."""
+        to returns stored before. The RMAs of ``new_orders`` are not looked up: no stored
+        return can be of an order stored only now."""
         db, store = self.db, self.store
-        keys = list({row.external_id: None for row in reported})
-        stored = db.by_key("returns", store.id, keys)
+        keys = list(
+            {row.external_id: None for row in reported if row.order_external_id not in new_orders}
+        )
+        stored = db.by_key("returns", store.id, keys) if keys else {}
         stored_lines: dict[int, set[str]] = {return_id: set() for return_id in stored.values()}
         if stored:
             for return_id, external_id in db.fetch(

@@ -537,11 +537,11 @@ def test_a_batch_that_lost_a_key_to_the_batch_beside_it_is_stored_again(
     tries: list[int] = []
     store = amazon_import._store
 
-    def flaky(db: Any, store_id: int, pending: list, read: int, errors: int) -> Any:
+    def flaky(db: Any, store_id: int, pending: list, read: int, errors: int, **how: Any) -> Any:
         tries.append(len(tries))
         if len(tries) == 2:
             raise UniqueViolation('duplicate key value violates unique constraint "uq_orders"')
-        return store(db, store_id, pending, read, errors)
+        return store(db, store_id, pending, read, errors, **how)
 
     monkeypatch.setattr(amazon_import, "_store", flaky)
     with report(tmp_path, 9).open("rb") as handle:

@@ -107,3 +107,36 @@ def test_a_report_file_is_stored_whole_with_every_reference_kept(
     with runtime.db.transaction() as session:  # a connection used by the import checks again
         if runtime.db.is_sqlite:
             assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_an_rma_a_later_report_names_under_another_order_is_not_stored_twice(
+    app: Flask, tmp_path: Path
+) -> None:
+    """An RMA whose order is new is taken to be new; a report that names a stored RMA under
+    an order never seen before fails on the RMA's key, and the batch is stored again looking
+    every RMA up: the return is seen, not doubled, and the rest of the batch is stored."""
+    runtime = app.extensions["helloword"]
+    first = report(tmp_path / "first.tsv")
+    moved = tmp_path / "moved.tsv"
+    lines = first.read_text(encoding="utf-8").splitlines()[:4]
+    lines[1] = lines[1].replace("302-0000000-0000001", "302-9999999-0000001")  # RMA0 moved
+    lines[2] = lines[2].replace("RMA1\t", "RMA-NEW\t")
+    moved.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    invoke = CliRunner().invoke
+
+    def imported(path: Path) -> str:
+        result = invoke(
+            main,
+            ["amazon", "import", "--account", SELLER, "--file", str(path)],
+            obj=ScriptInfo(create_app=lambda: app),
+        )
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    imported(first)
+    imported(moved)
+
+    with runtime.db.session() as session:
+        rmas = list(session.scalars(select(models.Return.external_id)))
+        assert len(rmas) == len(set(rmas)) == ROWS + 1
+        assert "RMA-NEW" in rmas
