@@ -15,6 +15,7 @@ from connector.ledger import verify_all
 from connector.runtime import Runtime
 from connector.services import amazon_import
 from platforms.amazon import RowError, file_lines, parse_returns_report
+from tests.adapters.amazon.conftest import flat_file_row as _row
 from tests.contract.amazon_store import FakeAmazon
 
 from .conftest import FIXTURES, GERMANY, link
@@ -244,27 +245,6 @@ def test_a_return_on_amazons_own_label_is_not_given_a_second_one(
         ("platform_label", "dhl", "JJD000390007766554")
     ]
     assert bought == []
-
-
-def _row(**cells: str) -> str:
-    """A report row with the documented columns, the given ones filled (by column name)."""
-    names = HEADER.split("\t")
-    base = {
-        "Order ID": "302-1111111-1111111",
-        "Order date": "01-Jul-2025",
-        "Return request date": "05-Jul-2025",
-        "Return request status": "Approved",
-        "Amazon RMA ID": "RMA-ONE",
-        "Merchant SKU": "SKU-1",
-        "Item Name": "Thing",
-        "Return quantity": "1",
-        "Return Reason": "CR-UNWANTED_ITEM",
-        "Currency code": "EUR",
-        "Order Amount": "10.00",
-        "Order quantity": "1",
-    }
-    base.update({name.replace("_", " "): value for name, value in cells.items()})
-    return "\t".join(base.get(name, "") for name in names)
 
 
 @pytest.mark.usefixtures("runtime")

@@ -30,6 +30,31 @@ def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
 
+FLAT_FILE_HEADER = (FIXTURES / "returns_flat_file.tsv").read_bytes().split(b"\r\n")[0].decode()
+
+
+def flat_file_row(**cells: str) -> str:
+    """A seller-fulfilled returns report row with the documented columns, a plain open
+    return unless ``cells`` (by column name, ``_`` for a space) say otherwise."""
+    names = FLAT_FILE_HEADER.split("\t")
+    base = {
+        "Order ID": "302-1111111-1111111",
+        "Order date": "01-Jul-2025",
+        "Return request date": "05-Jul-2025",
+        "Return request status": "Approved",
+        "Amazon RMA ID": "RMA-ONE",
+        "Merchant SKU": "SKU-1",
+        "Item Name": "Thing",
+        "Return quantity": "1",
+        "Return Reason": "CR-UNWANTED_ITEM",
+        "Currency code": "EUR",
+        "Order Amount": "10.00",
+        "Order quantity": "1",
+    }
+    base.update({name.replace("_", " "): value for name, value in cells.items()})
+    return "\t".join(base.get(name, "") for name in names)
+
+
 class FakeTime:
     """A clock that moves only when something sleeps, and remembers each sleep."""
 

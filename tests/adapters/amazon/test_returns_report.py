@@ -19,9 +19,9 @@ from platforms.amazon import (
 )
 from platforms.amazon.returns_report import ParsedRow, reason_from_amazon, status_from_amazon
 
+from .conftest import FLAT_FILE_HEADER as HEADER
 from .conftest import GERMANY, fixture_bytes
-
-HEADER = fixture_bytes("returns_flat_file.tsv").split(b"\r\n")[0].decode()
+from .conftest import flat_file_row as _row
 
 
 def _read(name: str, marketplace: str = GERMANY) -> list[ParsedRow]:
@@ -30,27 +30,6 @@ def _read(name: str, marketplace: str = GERMANY) -> list[ParsedRow]:
 
 def _returns(rows: list[ParsedRow]) -> dict[str, ReportedReturn]:
     return {r.request.external_id: r for _, r in rows if isinstance(r, ReportedReturn)}
-
-
-def _row(**cells: str) -> str:
-    """A flat-file row with the documented columns, the given ones filled."""
-    names = HEADER.split("\t")
-    base = {
-        "Order ID": "302-1111111-1111111",
-        "Order date": "01-Jul-2025",
-        "Return request date": "05-Jul-2025",
-        "Return request status": "Approved",
-        "Amazon RMA ID": "RMA-ONE",
-        "Merchant SKU": "SKU-1",
-        "Item Name": "Thing",
-        "Return quantity": "1",
-        "Return Reason": "CR-UNWANTED_ITEM",
-        "Currency code": "EUR",
-        "Order Amount": "10.00",
-        "Order quantity": "1",
-    }
-    base.update({name.replace("_", " "): value for name, value in cells.items()})
-    return "\t".join(base.get(name, "") for name in names)
 
 
 def _one(line: str, marketplace: str = GERMANY) -> ReportedReturn | RowError:
