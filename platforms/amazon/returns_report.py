@@ -803,10 +803,6 @@ def _count(value: str, column: str) -> int:
     return number
 
 
-def _optional_count(value: str, column: str) -> int:
-    return _count(value, column) if value else 0
-
-
 def _money(value: str, currency: str, column: str) -> Money | None:
     if not value:
         return None
