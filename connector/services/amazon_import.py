@@ -187,6 +187,9 @@ def _side_by_side(db: Database, store_id: int, batches: Iterator[_Pending]) -> I
             for _, future in running:
                 future.cancel()
             wait([future for _, future in running])
+            close = getattr(batches, "close", None)
+            if close is not None:  # the reading ahead stops too, whatever stopped this
+                close()
 
 
 def _stored(db: Database, store_id: int, running: deque[tuple[_Pending, Future[Batch]]]) -> Batch:

@@ -533,3 +533,26 @@ def test_a_batch_that_lost_a_key_to_the_batch_beside_it_is_stored_again(
     assert [batch.summary.returns_new for batch in stored] == [4, 4, 1]
     assert [batch.summary.errors for batch in stored] == [1, 0, 1]
     assert count(runtime, models.Return) == 9
+
+
+def test_a_batch_that_cannot_be_stored_stops_the_import_and_its_reading_ahead(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error that is no conflict over a key ends the import with that error; the batches
+    stored before it stay, and the thread reading ahead stops with it."""
+    import threading
+
+    store_id = link(runtime)
+    store = amazon_import._store
+
+    def failing(db: Any, store_id: int, pending: list, read: int, errors: int, **how: Any) -> Any:
+        if any(row.external_id == "RMA00020" for row in pending):
+            raise RuntimeError("the disk is full")
+        return store(db, store_id, pending, read, errors, **how)
+
+    monkeypatch.setattr(amazon_import, "_store", failing)
+    with pytest.raises(RuntimeError, match="disk is full"):
+        run(runtime, store_id, report(tmp_path, 30))  # batches of 7: the third fails
+
+    assert count(runtime, models.Return) >= 14
+    assert not [t for t in threading.enumerate() if t.name == "amazon-report-reader"]
