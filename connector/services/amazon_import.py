@@ -162,10 +162,7 @@ def _store_surely(db: Database, store_id: int, item: _Pending) -> Batch:
     try:
         return _store(db, store_id, *item)
     except Exception as error:
-        if not _conflict(error):
-            raise
-        log.info("a batch met a key already taken (%s); storing it again", error)
-    return _store(db, store_id, *item, thorough=True)
+        return _store_again(db, store_id, item, error)
 
 
 def _side_by_side(db: Database, store_id: int, batches: Iterator[_Pending]) -> Iterator[Batch]:
@@ -198,10 +195,16 @@ def _stored(db: Database, store_id: int, running: deque[tuple[_Pending, Future[B
     try:
         return future.result()
     except Exception as error:
-        if not _conflict(error):
-            raise
-        log.info("a batch met a key already taken (%s); storing it again", error)
-    wait([other for _, other in running])
+        wait([other for _, other in running])
+        return _store_again(db, store_id, item, error)
+
+
+def _store_again(db: Database, store_id: int, item: _Pending, error: Exception) -> Batch:
+    """A batch that failed with ``error`` stored again, looking every RMA up, when the error
+    was a key already taken; any other error is raised as it was."""
+    if not _conflict(error):
+        raise error
+    log.info("a batch met a key already taken (%s); storing it again", error)
     return _store(db, store_id, *item, thorough=True)
 
 

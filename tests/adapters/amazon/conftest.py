@@ -11,6 +11,7 @@ import respx
 
 from connector.ports import AdapterContext, Credentials
 from platforms.amazon import AmazonPlatform
+from tests.adapters.clock import FakeTime
 from tests.contract.amazon_store import FakeAmazon, Item
 
 SELLER = "A3AMZSELLER42"
@@ -53,21 +54,6 @@ def flat_file_row(**cells: str) -> str:
     }
     base.update({name.replace("_", " "): value for name, value in cells.items()})
     return "\t".join(base.get(name, "") for name in names)
-
-
-class FakeTime:
-    """A clock that moves only when something sleeps, and remembers each sleep."""
-
-    def __init__(self, now: float = 1_752_000_000.0) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

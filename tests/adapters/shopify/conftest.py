@@ -12,6 +12,7 @@ import responses
 
 from connector.ports import AdapterContext, Credentials
 from platforms.shopify import ShopifyPlatform
+from tests.adapters.clock import FakeTime
 from tests.contract.shopify_store import FakeShopify, Line
 
 SHOP = "ateliernord.myshopify.com"
@@ -45,24 +46,9 @@ def store(mock: responses.RequestsMock) -> FakeShopify:
     return fake
 
 
-class FakeTime:
-    """A clock that moves only when something sleeps, and remembers each sleep."""
-
-    def __init__(self, now: float = 1_750_000_000.0) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def clock() -> FakeTime:
-    return FakeTime()
+    return FakeTime(now=1_750_000_000.0)
 
 
 @pytest.fixture
