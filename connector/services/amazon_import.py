@@ -27,9 +27,7 @@ import gc
 import hashlib
 import json
 import logging
-import queue
 import sqlite3
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -111,18 +109,18 @@ def import_rows(
     store, committing every ``batch_rows`` returns. ``NothingToDo`` if the store is gone.
     ``on_batch`` hears of each batch once it is stored, in the report's order.
 
-    On PostgreSQL the report is read one batch ahead, in a thread of its own, and
-    ``WRITERS`` batches are stored side by side, each in a transaction of its own on a
-    connection of its own: the server's work on one overlaps the building of the next (see
-    ``_side_by_side``). SQLite stores in this process, one transaction at a time, so it
-    stores batch after batch."""
+    On PostgreSQL each batch is looked up and built here, then written and committed by a
+    thread of its own, on a connection of its own, while the next is built (``WRITERS`` at
+    a time; see ``_side_by_side``): the server's work on one overlaps the building of the
+    next. SQLite stores in this process, one transaction at a time, so it stores batch after
+    batch."""
     total = ImportSummary()
     batches = _batches(rows, batch_rows, on_error)
     with _no_cycle_collection():
         if db.is_sqlite:
             stored: Iterator[Batch] = (_store_surely(db, store_id, item) for item in batches)
         else:
-            stored = _side_by_side(db, store_id, _read_ahead(batches))
+            stored = _side_by_side(db, store_id, batches)
         for batch in stored:
             total.add(batch.summary)
             if on_batch is not None:
@@ -130,27 +128,64 @@ def import_rows(
     return total
 
 
-def _store(
-    db: Database,
-    store_id: int,
-    pending: list[ReportedReturn],
-    read: int,
-    errors: int,
-    *,
-    thorough: bool = False,
-) -> Batch:
+def _store(db: Database, store_id: int, item: _Pending, *, thorough: bool = False) -> Batch:
     """One batch stored in a transaction of its own, then the deliveries it reports."""
+    return _begin(db, store_id, item, thorough=thorough).finish()
+
+
+def _begin(db: Database, store_id: int, item: _Pending, *, thorough: bool = False) -> _Open:
+    """One batch looked up and built in a transaction of its own, its rows not written yet:
+    ``finish`` writes and commits them, in this thread or another."""
+    pending, read, errors = item
+    opened = _Open(db, read, errors)
     if pending:
-        with db.transaction(bulk=True) as session:
-            batch = store_batch(session, store_id, pending, thorough=thorough)
-    else:
-        batch = Batch(ImportSummary())
-    if batch.deliveries:
-        with db.transaction() as session:
-            batch.follow_ups += record_deliveries(session, batch.deliveries)
-    batch.summary.rows += read
-    batch.summary.errors += errors
-    return batch
+        opened.prepare(store_id, pending, thorough)
+    return opened
+
+
+class _Open:
+    """A batch in its open transaction, built (``prepare``) and then written and committed
+    (``finish``); whatever fails on the way rolls the transaction back."""
+
+    def __init__(self, db: Database, read: int, errors: int) -> None:
+        self.db, self.read, self.errors = db, read, errors
+        self._transaction: Any = None
+        self._writer: _BatchWriter | None = None
+
+    def prepare(self, store_id: int, pending: list[ReportedReturn], thorough: bool) -> None:
+        self._transaction = self.db.transaction(bulk=True)
+        session = self._transaction.__enter__()
+        try:
+            self._writer = _writer(session, store_id)
+            self._writer.prepare(pending, thorough=thorough)
+        except BaseException as error:
+            self._close(error)
+            raise
+
+    def finish(self) -> Batch:
+        if self._writer is None:
+            batch = Batch(ImportSummary())
+        else:
+            try:
+                batch = self._writer.finish()
+            except BaseException as error:
+                self._close(error)
+                raise
+            self._close(None)
+        if batch.deliveries:
+            with self.db.transaction() as session:
+                batch.follow_ups += record_deliveries(session, batch.deliveries)
+        batch.summary.rows += self.read
+        batch.summary.errors += self.errors
+        return batch
+
+    def _close(self, error: BaseException | None) -> None:
+        """The transaction committed (no error) or rolled back."""
+        transaction, self._transaction = self._transaction, None
+        if error is None:
+            transaction.__exit__(None, None, None)
+        else:
+            transaction.__exit__(type(error), error, error.__traceback__)
 
 
 WRITERS = 2  # PostgreSQL: batches stored side by side
@@ -160,13 +195,16 @@ _CONFLICTS = frozenset({"23505", "40P01"})  # unique violation, deadlock detecte
 def _store_surely(db: Database, store_id: int, item: _Pending) -> Batch:
     """A batch stored; stored again looking every RMA up if it met a key already taken."""
     try:
-        return _store(db, store_id, *item)
+        return _store(db, store_id, item)
     except Exception as error:
         return _store_again(db, store_id, item, error)
 
 
 def _side_by_side(db: Database, store_id: int, batches: Iterator[_Pending]) -> Iterator[Batch]:
-    """The batches stored ``WRITERS`` at a time, given back in order. Two batches side by
+    """The batches stored ``WRITERS`` at a time, given back in order. Each is looked up and
+    built here, in a transaction of its own, then written and committed by a thread of the
+    pool while the next is built: building is Python's work, writing mostly the server's,
+    so one overlaps the other, and only one thread at a time builds. Two batches side by
     side can both meet a key new to the store (an order two RMAs share, an RMA the report
     repeats far apart): one waits for the other and, when that one commits, fails on the
     unique key (or on a deadlock, which PostgreSQL breaks). Nothing of it was kept; it is
@@ -175,17 +213,22 @@ def _side_by_side(db: Database, store_id: int, batches: Iterator[_Pending]) -> I
         running: deque[tuple[_Pending, Future[Batch]]] = deque()
         try:
             for item in batches:
-                running.append((item, pool.submit(_store, db, store_id, *item)))
-                if len(running) >= WRITERS:
+                while len(running) >= WRITERS:
                     yield _stored(db, store_id, running)
+                try:
+                    opened = _begin(db, store_id, item)
+                except Exception as error:  # met as a failed write is: stored again, or raised
+                    failed: Future[Batch] = Future()
+                    failed.set_exception(error)
+                    running.append((item, failed))
+                    continue
+                running.append((item, pool.submit(opened.finish)))
             while running:
                 yield _stored(db, store_id, running)
         finally:
-            for _, future in running:
-                future.cancel()
-            wait([future for _, future in running])
+            wait([future for _, future in running])  # each commits or rolls back
             close = getattr(batches, "close", None)
-            if close is not None:  # the reading ahead stops too, whatever stopped this
+            if close is not None:  # the report's reading stops too, whatever stopped this
                 close()
 
 
@@ -205,7 +248,7 @@ def _store_again(db: Database, store_id: int, item: _Pending, error: Exception) 
     if not _conflict(error):
         raise error
     log.info("a batch met a key already taken (%s); storing it again", error)
-    return _store(db, store_id, *item, thorough=True)
+    return _store(db, store_id, item, thorough=True)
 
 
 def _conflict(error: BaseException) -> bool:
@@ -259,47 +302,6 @@ def _batches(
         yield pending, read, errors
 
 
-def _read_ahead(batches: Iterator[_Pending], depth: int = 2) -> Iterator[_Pending]:
-    """``batches``, produced by a thread up to ``depth`` ahead of the consumer. What the
-    reading raises is raised here, in its place; a consumer that stops early stops the
-    thread before returning (the report's file may be closed right after)."""
-    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def offer(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                if not offer(("batch", batch)):
-                    return
-        except BaseException as error:  # handed to the consumer, which raises it
-            offer(("error", error))
-            return
-        offer(("end", None))
-
-    reader = threading.Thread(target=produce, name="amazon-report-reader", daemon=True)
-    reader.start()
-    try:
-        while True:
-            kind, value = ready.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        reader.join()
-
-
 def store_batch(
     session: Session, store_id: int, reported: list[ReportedReturn], *, thorough: bool = False
 ) -> Batch:
@@ -307,11 +309,16 @@ def store_batch(
     is new to the store is taken to be new too, and not looked up, unless ``thorough``: a
     report that named a stored RMA under another order would fail on its key, and is then
     stored again thoroughly."""
+    writer = _writer(session, store_id)
+    writer.prepare(reported, thorough=thorough)
+    return writer.finish()
+
+
+def _writer(session: Session, store_id: int) -> _BatchWriter:
     store = session.get(models.Store, store_id)
     if store is None:
         raise NothingToDo(f"store {store_id} is gone")
-    writer = _BatchWriter(session, store)
-    return writer.write(reported, thorough=thorough)
+    return _BatchWriter(session, store)
 
 
 def record_deliveries(session: Session, deliveries: Mapping[int, datetime]) -> list[FollowUp]:
@@ -589,8 +596,10 @@ class _Driver:
     transaction: SQLAlchemy's per-parameter processing would cost more than the rows. Primary
     keys are taken before the inserts (PostgreSQL: the sequence's next values; SQLite: past
     the largest id, under the write lock every transaction takes), so nothing is read back.
-    On PostgreSQL the rows go in by COPY, on SQLite by ``executemany``. JSON columns are
-    given their JSON text, datetimes what the column type makes of them."""
+    On PostgreSQL the rows go in by COPY, each table's text made by ``insert`` and copied in
+    by ``flush`` (so a batch is built first and written after, see ``_side_by_side``); on
+    SQLite by ``executemany``, there and then. JSON columns are given their JSON text,
+    datetimes what the column type makes of them."""
 
     def __init__(self, session: Session) -> None:
         connection = session.connection()
@@ -608,6 +617,7 @@ class _Driver:
         self._stamps: dict[datetime, Any] = {}
         self._texts: dict[str, str] = {}
         self.locking = False  # rows found are locked FOR KEY SHARE (``bulk``)
+        self._copies: list[tuple[str, str]] = []  # PostgreSQL: COPY statements and their text
 
     def bulk(self, store: models.Store) -> None:
         """Set the transaction up for bulk writing. On PostgreSQL its commit does not wait for
@@ -727,8 +737,7 @@ class _Driver:
             return
         if self.postgres:
             copying = f"COPY {rows.name} ({', '.join(rows.columns)}) FROM STDIN"
-            with self.raw.cursor() as cursor, cursor.copy(copying) as copy:
-                copy.write(self._copy_text(rows, values))
+            self._copies.append((copying, self._copy_text(rows, values)))
             return
         statement = self._statements.get(rows.name)
         if statement is None:  # the other columns' defaults written into the statement
@@ -737,6 +746,14 @@ class _Driver:
                 f"INSERT INTO {rows.name} ({', '.join(rows.columns)}) VALUES ({', '.join(marks)})"
             )
         self.raw.executemany(statement, values)
+
+    def flush(self) -> None:
+        """PostgreSQL: the rows ``insert`` was given, copied in, in that order (SQLite's are
+        inserted there and then)."""
+        copies, self._copies = self._copies, []
+        for copying, text in copies:
+            with self.raw.cursor() as cursor, cursor.copy(copying) as copy:
+                copy.write(text)
 
     def _copy_text(self, rows: _Rows, values: list[tuple[Any, ...]]) -> str:
         """The rows in COPY's text format, written here rather than value by value by the
@@ -793,15 +810,22 @@ class _BatchWriter:
         self.new_orders: list[int] = []
         self._units: dict[tuple[Any, str, int], tuple[int, str]] = {}
         self.deliveries: dict[int, datetime] = {}
+        self._lines_of_order: dict[str, dict[str, int]] = {}
+        self._additions: dict[int, list[tuple[str, str, ReportedLine]]] = {}
 
-    def write(self, reported: list[ReportedReturn], *, thorough: bool = False) -> Batch:
+    def prepare(self, reported: list[ReportedReturn], *, thorough: bool = False) -> None:
+        """The batch looked up and its rows built, to be written by ``finish``."""
         if not reported:
-            return Batch(self.summary)
+            return
         self.db.bulk(self.store)
-        order_ids, lines_of_order, fresh = self._order_lines(reported)
-        new, additions = self._returns(reported, set() if thorough else fresh)
-        self._insert_returns(new, order_ids, lines_of_order)
-        self._add_lines(additions, lines_of_order)
+        order_ids, self._lines_of_order, fresh = self._order_lines(reported)
+        new, self._additions = self._returns(reported, set() if thorough else fresh)
+        self._insert_returns(new, order_ids, self._lines_of_order)
+
+    def finish(self) -> Batch:
+        """The batch's rows written, in the order they were built."""
+        self.db.flush()
+        self._add_lines(self._additions, self._lines_of_order)
         return Batch(self.summary, self._follow_ups(), self.deliveries)
 
     def _follow_ups(self) -> list[FollowUp]:

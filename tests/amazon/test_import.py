@@ -506,24 +506,29 @@ def test_batches_stored_side_by_side_share_new_orders_without_a_double(
 def test_a_batch_that_lost_a_key_to_the_batch_beside_it_is_stored_again(
     runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The retry itself, made certain: the first try of the second batch fails as a unique
-    violation does; it is stored again once the batch beside it is done, and reported in
-    the report's order."""
+    """The retry itself, made certain: the second batch's write fails as a unique violation
+    does; its transaction is rolled back, and it is stored again once the batch beside it
+    is done, and reported in the report's order."""
 
     class UniqueViolation(Exception):
         sqlstate = "23505"
 
     store_id = link(runtime)
     tries: list[int] = []
-    store = amazon_import._store
+    begin = amazon_import._begin
 
-    def flaky(db: Any, store_id: int, pending: list, read: int, errors: int, **how: Any) -> Any:
+    def flaky(*args: Any, **how: Any) -> Any:
+        opened = begin(*args, **how)
         tries.append(len(tries))
         if len(tries) == 2:
-            raise UniqueViolation('duplicate key value violates unique constraint "uq_orders"')
-        return store(db, store_id, pending, read, errors, **how)
 
-    monkeypatch.setattr(amazon_import, "_store", flaky)
+            def conflict() -> None:
+                raise UniqueViolation('duplicate key value violates unique constraint "uq_orders"')
+
+            opened._writer.db.flush = conflict
+        return opened
+
+    monkeypatch.setattr(amazon_import, "_begin", flaky)
     with report(tmp_path, 9).open("rb") as handle:
         parsed = parse_returns_report(file_lines(handle), GERMANY)
         batches = amazon_import._batches(parsed, 4, None)
@@ -533,26 +538,40 @@ def test_a_batch_that_lost_a_key_to_the_batch_beside_it_is_stored_again(
     assert [batch.summary.returns_new for batch in stored] == [4, 4, 1]
     assert [batch.summary.errors for batch in stored] == [1, 0, 1]
     assert count(runtime, models.Return) == 9
+    assert runtime.db.engine.pool.checkedout() == 0
 
 
-def test_a_batch_that_cannot_be_stored_stops_the_import_and_its_reading_ahead(
-    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("stage", ["building", "writing"])
+def test_a_batch_that_cannot_be_stored_stops_the_import(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str
 ) -> None:
-    """An error that is no conflict over a key ends the import with that error; the batches
-    stored before it stay, and the thread reading ahead stops with it."""
+    """An error that is no conflict over a key, met building a batch or writing it, ends the
+    import with that error: the batch is rolled back, the batches stored before it stay,
+    and no writer thread or connection is left behind."""
     import threading
 
     store_id = link(runtime)
-    store = amazon_import._store
+    begin = amazon_import._begin
 
-    def failing(db: Any, store_id: int, pending: list, read: int, errors: int, **how: Any) -> Any:
-        if any(row.external_id == "RMA00020" for row in pending):
-            raise RuntimeError("the disk is full")
-        return store(db, store_id, pending, read, errors, **how)
+    def disk_full(*_: Any) -> None:
+        raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(amazon_import, "_store", failing)
+    def failing(db: Any, store_id: int, item: tuple, **how: Any) -> Any:
+        doomed = any(row.external_id == "RMA00020" for row in item[0])
+        if doomed and stage == "building":
+            disk_full()
+        opened = begin(db, store_id, item, **how)
+        if doomed:
+            opened._writer.db.flush = disk_full
+        return opened
+
+    monkeypatch.setattr(amazon_import, "_begin", failing)
     with pytest.raises(RuntimeError, match="disk is full"):
         run(runtime, store_id, report(tmp_path, 30))  # batches of 7: the third fails
 
-    assert count(runtime, models.Return) >= 14
-    assert not [t for t in threading.enumerate() if t.name == "amazon-report-reader"]
+    with runtime.db.session() as session:
+        stored = set(session.scalars(select(models.Return.external_id)))
+    assert {f"RMA{n:05d}" for n in range(14)} <= stored
+    assert not {f"RMA{n:05d}" for n in range(14, 21)} & stored
+    assert not [t for t in threading.enumerate() if t.name.startswith("amazon-import")]
+    assert runtime.db.engine.pool.checkedout() == 0
