@@ -28,6 +28,7 @@ import hashlib
 import json
 import logging
 import sqlite3
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -209,7 +210,7 @@ def _side_by_side(db: Database, store_id: int, batches: Iterator[_Pending]) -> I
     repeats far apart): one waits for the other and, when that one commits, fails on the
     unique key (or on a deadlock, which PostgreSQL breaks). Nothing of it was kept; it is
     stored again, looking every RMA up, once every batch beside it has finished."""
-    with ThreadPoolExecutor(WRITERS, thread_name_prefix="amazon-import") as pool:
+    with _quick_handoffs(), ThreadPoolExecutor(WRITERS, thread_name_prefix="amazon-import") as pool:
         running: deque[tuple[_Pending, Future[Batch]]] = deque()
         try:
             for item in batches:
@@ -258,6 +259,23 @@ def _conflict(error: BaseException) -> bool:
     if isinstance(cause, sqlite3.IntegrityError):
         return "UNIQUE" in str(cause)
     return str(getattr(cause, "sqlstate", None) or "") in _CONFLICTS
+
+
+@contextmanager
+def _quick_handoffs() -> Iterator[None]:
+    """Python's switch interval shortened while batches are written beside the building of
+    the next: a writer sends its COPY text in chunks and, whenever the socket is full,
+    waits without Python's lock, then needs it back; at the default 5 ms, each time the
+    builder would keep it that long, and the writes would take longer than the server."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, SWITCH_INTERVAL))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
+SWITCH_INTERVAL = 0.0005  # seconds
 
 
 @contextmanager

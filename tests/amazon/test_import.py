@@ -547,16 +547,21 @@ def test_a_batch_that_cannot_be_stored_stops_the_import(
 ) -> None:
     """An error that is no conflict over a key, met building a batch or writing it, ends the
     import with that error: the batch is rolled back, the batches stored before it stay,
-    and no writer thread or connection is left behind."""
+    and no writer thread or connection is left behind, nor the short switch interval the
+    writing had."""
+    import sys
     import threading
 
     store_id = link(runtime)
     begin = amazon_import._begin
+    before = sys.getswitchinterval()
+    meanwhile: list[float] = []
 
     def disk_full(*_: Any) -> None:
         raise RuntimeError("the disk is full")
 
     def failing(db: Any, store_id: int, item: tuple, **how: Any) -> Any:
+        meanwhile.append(sys.getswitchinterval())
         doomed = any(row.external_id == "RMA00020" for row in item[0])
         if doomed and stage == "building":
             disk_full()
@@ -575,3 +580,5 @@ def test_a_batch_that_cannot_be_stored_stops_the_import(
     assert not {f"RMA{n:05d}" for n in range(14, 21)} & stored
     assert not [t for t in threading.enumerate() if t.name.startswith("amazon-import")]
     assert runtime.db.engine.pool.checkedout() == 0
+    assert meanwhile and max(meanwhile) <= amazon_import.SWITCH_INTERVAL < before
+    assert sys.getswitchinterval() == before
