@@ -443,7 +443,7 @@ def needs_relinking(session: Session, store_id: int, error: str) -> None:
 # --- the batch --------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _NewReturn:
     reported: ReportedReturn
     lines: dict[str, ReportedLine]  # by SKU
@@ -823,6 +823,8 @@ class _BatchWriter:
         self.store = store
         self.db = _Driver(session)
         self.now = utcnow()
+        self._stamped_now = self.db.stamp(self.now)
+        self._merchant_id, self._store_id = store.merchant_id, store.id
         self.summary = ImportSummary()
         self.open_returns: list[int] = []
         self.new_orders: list[int] = []
@@ -916,7 +918,7 @@ class _BatchWriter:
     def _stub(
         self, order_id: int, row: ReportedReturn, lines: Mapping[str, ReportedLine]
     ) -> tuple[Any, ...]:
-        db, now, currency = self.db, self.db.stamp(self.now), row.currency
+        db, now, currency = self.db, self._stamped_now, row.currency
         total = 0
         for line in lines.values():
             minor, in_currency = self._unit(line, currency)
@@ -924,8 +926,8 @@ class _BatchWriter:
                 total += minor * line.ordered
         value = (
             order_id,
-            self.store.merchant_id,
-            self.store.id,
+            self._merchant_id,
+            self._store_id,
             row.order_external_id,
             row.order_external_id,
             currency,
@@ -1018,7 +1020,11 @@ class _BatchWriter:
                     item.lines.setdefault(line.sku, line)
                 item.clean = item.clean and row.clean
                 continue
-            new[key] = _NewReturn(row, {line.sku: line for line in row.lines}, row.clean)
+            if len(row.lines) == 1:
+                (line,) = row.lines
+                new[key] = _NewReturn(row, {line.sku: line}, row.clean)
+            else:
+                new[key] = _NewReturn(row, {line.sku: line for line in row.lines}, row.clean)
         return new, additions
 
     def _insert_returns(
@@ -1220,7 +1226,7 @@ def _requested(rma: str, row: ReportedReturn, lines: Iterable[ReportedLine]) -> 
     head, middle, label = parts
     text = _quoted if row.clean else _text  # a clean row's text needs no escaping
     tracking = text(row.tracking_number) if row.tracking_number else ""
-    items = ",".join(_line_text(line) for line in lines)
+    items = ",".join([_line_text(line) for line in lines])
     return (
         f'{head}{row.line_number}{middle}{tracking}{"}" if tracking else ""}}},"lines":[{items}],'
         f'"order":{text(row.order_external_id)},{label}{tracking}{"}," if label else ""}'
