@@ -444,6 +444,18 @@ def needs_relinking(session: Session, store_id: int, error: str) -> None:
 
 
 @dataclass(slots=True)
+class _Orders:
+    """A batch's orders as looked up (``_BatchWriter._orders``)."""
+
+    rows: dict[str, ReportedReturn]  # Amazon order id → its first row in the batch
+    wanted: dict[str, dict[str, ReportedLine]]  # Amazon order id → SKU → the line named
+    ids: dict[str, int]  # Amazon order id → our id: those stored, then the new ones too
+    lines: dict[str, dict[str, int]]  # Amazon order id → SKU → our order line id, likewise
+    fresh: list[str]  # the Amazon order ids new to the store
+    missing: list[tuple[str, ReportedLine]]  # the lines to add, by Amazon order id
+
+
+@dataclass(slots=True)
 class _NewReturn:
     reported: ReportedReturn
     lines: dict[str, ReportedLine]  # by SKU
@@ -609,6 +621,9 @@ def _copy_value(value: Any) -> str:
     return _copy_escape(str(value))
 
 
+_SEQUENCES: dict[str, str] = {}  # table → the sequence of its primary key (PostgreSQL)
+
+
 class _Driver:
     """The batch's statements given to the database driver itself, in the session's
     transaction: SQLAlchemy's per-parameter processing would cost more than the rows. Primary
@@ -734,21 +749,38 @@ class _Driver:
         query = sql.format(**{"in": "IN (SELECT value FROM json_each(?))"})
         return list(self.raw.execute(query, (json.dumps(keys),)).fetchall())
 
-    def ids(self, rows: _Rows, count: int) -> list[int]:
-        """``count`` new primary keys of the table, in increasing order."""
-        if count == 0:
-            return []
-        if self.postgres:
+    def ids(self, *wanted: tuple[_Rows, int]) -> list[list[int]]:
+        """New primary keys for each table, as many as asked, in increasing order; on
+        PostgreSQL all in one statement."""
+        if not self.postgres:
+            taken = []
+            for rows, count in wanted:
+                (last,) = self.raw.execute(
+                    f"SELECT coalesce(max(id), 0) FROM {rows.name}"
+                ).fetchone()
+                taken.append(list(range(int(last) + 1, int(last) + 1 + count)))
+            return taken
+        asked = [(self._sequence(rows), count) for rows, count in wanted if count]
+        if not asked:
+            return [[] for _ in wanted]
+        taking = "ARRAY(SELECT nextval(%s::regclass) FROM generate_series(1, %s))"
+        with self.raw.cursor() as cursor:
+            cursor.execute(
+                "SELECT " + ", ".join([taking] * len(asked)),
+                [value for pair in asked for value in pair],
+            )
+            arrays = iter(cursor.fetchone())
+        return [sorted(next(arrays)) if count else [] for _, count in wanted]
+
+    def _sequence(self, rows: _Rows) -> str:
+        """The sequence of the table's primary key (asked once per process)."""
+        sequence = _SEQUENCES.get(rows.name)
+        if sequence is None:
             with self.raw.cursor() as cursor:
                 cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", (rows.name,))
                 (sequence,) = cursor.fetchone()
-                cursor.execute(
-                    "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
-                    (sequence, count),
-                )
-                return sorted(int(value) for (value,) in cursor.fetchall())
-        (last,) = self.raw.execute(f"SELECT coalesce(max(id), 0) FROM {rows.name}").fetchone()
-        return list(range(int(last) + 1, int(last) + 1 + count))
+            _SEQUENCES[rows.name] = sequence
+        return str(sequence)
 
     def insert(self, rows: _Rows, values: list[tuple[Any, ...]]) -> None:
         if not values:
@@ -838,9 +870,14 @@ class _BatchWriter:
         if not reported:
             return
         self.db.bulk(self.store)
-        order_ids, self._lines_of_order, fresh = self._order_lines(reported)
-        new, self._additions = self._returns(reported, set() if thorough else fresh)
-        self._insert_returns(new, order_ids, self._lines_of_order)
+        orders = self._orders(reported)
+        new, self._additions = self._returns(reported, set() if thorough else set(orders.fresh))
+        order_ids, line_ids, return_ids = self.db.ids(
+            (_ORDERS, len(orders.fresh)), (_ORDER_LINES, len(orders.missing)), (_RETURNS, len(new))
+        )
+        self._insert_orders(orders, order_ids, line_ids)
+        self._lines_of_order = orders.lines
+        self._insert_returns(new, orders.ids, orders.lines, return_ids)
 
     def finish(self) -> Batch:
         """The batch's rows written, in the order they were built."""
@@ -861,12 +898,9 @@ class _BatchWriter:
 
     # orders ------------------------------------------------------------------------------
 
-    def _order_lines(
-        self, reported: list[ReportedReturn]
-    ) -> tuple[dict[str, int], dict[str, dict[str, int]], set[str]]:
-        """Every order of the batch stored (stubs for the new ones), with the lines the rows
-        name: Amazon order id → our id, Amazon order id → SKU → order line id, and the
-        Amazon order ids new to the store."""
+    def _orders(self, reported: list[ReportedReturn]) -> _Orders:
+        """The batch's orders looked up: those stored before with the lines they have, and
+        what the store lacks (the orders new to it, and the SKU lines of any order)."""
         db, store = self.db, self.store
         orders: dict[str, ReportedReturn] = {}
         wanted: dict[str, dict[str, ReportedLine]] = {}
@@ -890,30 +924,33 @@ class _BatchWriter:
                 parents=True,
             ):
                 found[by_id[order_id]][external_id] = int(line_id)
-        fresh = [key for key in orders if key not in ids]
-        if fresh:
-            stubs = []
-            for key, order_id in zip(fresh, db.ids(_ORDERS, len(fresh)), strict=True):
-                ids[key] = order_id
-                stubs.append(self._stub(order_id, orders[key], wanted[key]))
-                self.new_orders.append(order_id)
-            db.insert(_ORDERS, stubs)
-            self.summary.orders_new += len(fresh)
         missing = [
             (key, line)
             for key, skus in wanted.items()
             for sku, line in skus.items()
             if sku not in found[key]
         ]
-        if missing:
+        fresh = [key for key in orders if key not in ids]
+        return _Orders(orders, wanted, ids, found, fresh, missing)
+
+    def _insert_orders(self, orders: _Orders, order_ids: list[int], line_ids: list[int]) -> None:
+        """Stubs for the orders new to the store and the lines any order lacks, under the
+        keys taken for them; ``orders`` then holds every id."""
+        ids, found = orders.ids, orders.lines
+        if orders.fresh:
+            stubs = []
+            for key, order_id in zip(orders.fresh, order_ids, strict=True):
+                ids[key] = order_id
+                stubs.append(self._stub(order_id, orders.rows[key], orders.wanted[key]))
+                self.new_orders.append(order_id)
+            self.db.insert(_ORDERS, stubs)
+            self.summary.orders_new += len(orders.fresh)
+        if orders.missing:
             values = []
-            for (key, line), line_id in zip(
-                missing, db.ids(_ORDER_LINES, len(missing)), strict=True
-            ):
+            for (key, line), line_id in zip(orders.missing, line_ids, strict=True):
                 found[key][line.sku] = line_id
-                values.append(self._line(line_id, ids[key], line, orders[key].currency))
-            db.insert(_ORDER_LINES, values)
-        return ids, found, set(fresh)
+                values.append(self._line(line_id, ids[key], line, orders.rows[key].currency))
+            self.db.insert(_ORDER_LINES, values)
 
     def _stub(
         self, order_id: int, row: ReportedReturn, lines: Mapping[str, ReportedLine]
@@ -1032,6 +1069,7 @@ class _BatchWriter:
         new: dict[str, _NewReturn],
         order_ids: dict[str, int],
         lines_of_order: dict[str, dict[str, int]],
+        return_ids: list[int],
     ) -> None:
         if not new:
             return
@@ -1057,7 +1095,6 @@ class _BatchWriter:
         genesis, closed, opened = ledger.GENESIS, Status.CLOSED, Status.REQUESTED
         open_returns = self.open_returns
         history = 0
-        return_ids = db.ids(_RETURNS, len(new))
         for (key, item), return_id in zip(new.items(), return_ids, strict=True):
             row = item.reported
             status = _stored_status(row)
