@@ -23,6 +23,7 @@ from typing import Any
 from rq import get_current_job
 from rq.exceptions import DuplicateJobError
 
+from .db.conflicts import is_conflict
 from .db.types import utcnow
 from .errors import (
     AwaitingPlatform,
@@ -99,6 +100,13 @@ def _run(
         return {"skipped": str(reason)}
     except RetryableError as error:
         return _retry_later(runtime, job, args, error)
+    except Exception as error:
+        if not is_conflict(error):
+            raise
+        # another job wrote the same key first (two webhooks of one customer, say): this
+        # job's transaction was rolled back; done again, it finds that row
+        lost = RetryableError(f"another transaction wrote the same key first: {error}")
+        return _retry_later(runtime, job, args, lost)
     enqueue_all(runtime, follow_ups)
     return {"follow_ups": [f.job_id for f in follow_ups]}
 

@@ -27,7 +27,6 @@ import gc
 import hashlib
 import json
 import logging
-import sqlite3
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -45,6 +44,7 @@ from platforms.amazon.returns_report import ReportedLine
 
 from .. import ledger
 from ..db import Database, models
+from ..db.conflicts import is_conflict
 from ..db.mapping import address_to_dict
 from ..db.types import utcnow
 from ..domain import Address, Money, OrderLine, Status, TrackingStatus
@@ -190,7 +190,6 @@ class _Open:
 
 
 WRITERS = 2  # PostgreSQL: batches stored side by side
-_CONFLICTS = frozenset({"23505", "40P01"})  # unique violation, deadlock detected
 
 
 def _store_surely(db: Database, store_id: int, item: _Pending) -> Batch:
@@ -246,19 +245,10 @@ def _stored(db: Database, store_id: int, running: deque[tuple[_Pending, Future[B
 def _store_again(db: Database, store_id: int, item: _Pending, error: Exception) -> Batch:
     """A batch that failed with ``error`` stored again, looking every RMA up, when the error
     was a key already taken; any other error is raised as it was."""
-    if not _conflict(error):
+    if not is_conflict(error):
         raise error
     log.info("a batch met a key already taken (%s); storing it again", error)
     return _store(db, store_id, item, thorough=True)
-
-
-def _conflict(error: BaseException) -> bool:
-    """Whether a database error is a key already taken (or a deadlock over one): PostgreSQL's
-    SQLSTATE, raised by the driver or wrapped by SQLAlchemy, or SQLite's unique failure."""
-    cause = getattr(error, "orig", None) or error
-    if isinstance(cause, sqlite3.IntegrityError):
-        return "UNIQUE" in str(cause)
-    return str(getattr(cause, "sqlstate", None) or "") in _CONFLICTS
 
 
 @contextmanager

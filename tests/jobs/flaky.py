@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
+from connector.db import models
 from connector.errors import AwaitingPlatform, NothingToDo, PermanentError, RetryableError
 from connector.jobs import _run
 
@@ -34,3 +37,29 @@ def still_processing(retry_after: float | None = None) -> dict[str, Any]:
         raise AwaitingPlatform("Amazon feed 50001 is IN_PROGRESS", retry_after=retry_after)
 
     return _run("tests.jobs.flaky.still_processing", (retry_after,), work)
+
+
+def customer_twice(external_id: str) -> dict[str, Any]:
+    """Stores a customer that is there already, as the slower of two jobs racing to store it
+    does: its insert meets the other's key."""
+
+    def work(runtime: Any) -> list[Any]:
+        with runtime.db.transaction() as session:
+            store = session.scalars(select(models.Store)).one()
+            session.add(models.Customer(store_id=store.id, external_id=external_id))
+            session.flush()
+        return []
+
+    return _run("tests.jobs.flaky.customer_twice", (external_id,), work)
+
+
+def nameless_store() -> dict[str, Any]:
+    """A write that is wrong, not late: a store without its merchant."""
+
+    def work(runtime: Any) -> list[Any]:
+        with runtime.db.transaction() as session:
+            session.add(models.Store(platform="sandbox", external_id="orphan"))
+            session.flush()
+        return []
+
+    return _run("tests.jobs.flaky.nameless_store", (), work)

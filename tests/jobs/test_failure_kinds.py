@@ -12,8 +12,11 @@ from flask import Flask
 from rq import SimpleWorker
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+from sqlalchemy import func, select
 
+from connector.db import models
 from connector.jobs import AWAIT_DEADLINE, BACKOFF_SECONDS, enqueue, rq_job_id
+from connector.services import merchants
 
 
 def _work(app: Flask) -> None:
@@ -137,4 +140,35 @@ def test_a_wait_past_the_deadline_stops_as_uncertain_not_failed(app: Flask) -> N
     assert FailedJobRegistry(queue=runtime.queue).get_job_ids() == ["slow-3"]
     failure = Job.fetch("slow-3", connection=runtime.redis).latest_result().exc_string or ""
     assert "Uncertain" in failure and "had not answered 48 hours" in failure
+    assert ScheduledJobRegistry(queue=runtime.queue).get_job_ids() == []
+
+
+def test_a_job_that_lost_a_key_to_another_is_tried_again(app: Flask) -> None:
+    """Two jobs storing the same customer at once: the slower one's insert meets the other's
+    key. It is no failure of the work: rolled back, it is tried again after the first
+    backoff, and that try finds the row."""
+    runtime = app.extensions["helloword"]
+    with runtime.db.transaction() as session:
+        merchant = merchants.create_merchant(session, "Racing Co")
+        store = merchants.link_store(session, runtime.vault, merchant, "sandbox", "race.test")
+        session.add(models.Customer(store_id=store.id, external_id="c-7"))
+    enqueue(runtime, "tests.jobs.flaky.customer_twice", "c-7", job_id="race:1")
+    _work(app)
+
+    job = Job.fetch("race-1", connection=runtime.redis)
+    assert job.get_status() == JobStatus.FINISHED
+    assert "wrote the same key first" in job.return_value()["error"]
+    assert BACKOFF_SECONDS[0] - 2 < _scheduled_in(app, "race-1-retry1") <= BACKOFF_SECONDS[0]
+    with runtime.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(models.Customer)) == 1
+
+
+def test_a_write_that_is_wrong_is_not_tried_again(app: Flask) -> None:
+    """A constraint the work itself breaks (a store without its merchant) is a bug, not a
+    race: the job fails for staff to see, with nothing scheduled."""
+    runtime = app.extensions["helloword"]
+    enqueue(runtime, "tests.jobs.flaky.nameless_store", job_id="wrong:1")
+    _work(app)
+
+    assert "wrong-1" in FailedJobRegistry(queue=runtime.queue).get_job_ids()
     assert ScheduledJobRegistry(queue=runtime.queue).get_job_ids() == []
