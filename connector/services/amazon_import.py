@@ -743,8 +743,11 @@ class _Driver:
         """New primary keys for each table, as many as asked, in increasing order; on
         PostgreSQL all in one statement."""
         if not self.postgres:
-            taken = []
+            taken: list[list[int]] = []
             for rows, count in wanted:
+                if not count:
+                    taken.append([])
+                    continue
                 (last,) = self.raw.execute(
                     f"SELECT coalesce(max(id), 0) FROM {rows.name}"
                 ).fetchone()
