@@ -194,6 +194,7 @@ def child(database_url: str, report: str) -> None:
         )
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    builder = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # SQLite's, forked
     redis.flushdb()
     db.dispose()
     print(
@@ -203,6 +204,7 @@ def child(database_url: str, report: str) -> None:
                 "summary": summary.as_dict(),
                 "jobs": queued,
                 "peak_kib": peak,
+                "builder_kib": builder,
                 "before_kib": before,
             }
         )
@@ -227,11 +229,14 @@ def measure(name: str, database_url: str, report: Path, rows: int) -> None:
     assert summary["rows"] == rows, f"the import saw {summary['rows']} rows of {rows}"
     plain_rate = rows / plain
     import_rate = rows / result["seconds"]
+    builder = result["builder_kib"]
+    both = f" + its builder process {builder / 1024:.0f} MiB" if builder else ""
     print(
         f"{name:<10} plain csv.DictReader {plain_rate:>10,.0f} rows/s | import "
         f"{import_rate:>8,.0f} rows/s | ratio {import_rate / plain_rate:.3f} | peak "
         f"{result['peak_kib'] / 1024:.0f} MiB "
         f"(+{(result['peak_kib'] - result['before_kib']) / 1024:.0f} MiB during the import)"
+        f"{both}"
     )
     print(
         f"{'':<10} {summary['returns_new']:,} returns ({summary['returns_open']:,} open, "

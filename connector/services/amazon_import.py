@@ -27,11 +27,15 @@ import gc
 import hashlib
 import json
 import logging
+import multiprocessing
+import os
+import signal
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -113,19 +117,27 @@ def import_rows(
     On PostgreSQL each batch is looked up and built here, then written and committed by a
     thread of its own, on a connection of its own, while the next is built (``WRITERS`` at
     a time; see ``_side_by_side``): the server's work on one overlaps the building of the
-    next. SQLite stores in this process, one transaction at a time, so it stores batch after
-    batch."""
-    total = ImportSummary()
-    batches = _batches(rows, batch_rows, on_error)
+    next. On SQLite, which takes Python's lock back after every row it inserts, a process
+    of its own reads and builds the batches while this one writes them (``_forked``); where
+    there is no ``fork``, it stores batch after batch."""
     with _no_cycle_collection():
+        if db.is_sqlite and _may_fork(db):
+            stored: Iterator[Batch] = _forked(db, store_id, rows, batch_rows, on_error)
+            return _total(stored, on_batch)
+        batches = _batches(rows, batch_rows, on_error)
         if db.is_sqlite:
-            stored: Iterator[Batch] = (_store_surely(db, store_id, item) for item in batches)
+            stored = (_store_surely(db, store_id, item) for item in batches)
         else:
             stored = _side_by_side(db, store_id, batches)
-        for batch in stored:
-            total.add(batch.summary)
-            if on_batch is not None:
-                on_batch(batch)
+        return _total(stored, on_batch)
+
+
+def _total(stored: Iterator[Batch], on_batch: Callable[[Batch], None] | None) -> ImportSummary:
+    total = ImportSummary()
+    for batch in stored:
+        total.add(batch.summary)
+        if on_batch is not None:
+            on_batch(batch)
     return total
 
 
@@ -173,12 +185,7 @@ class _Open:
                 self._close(error)
                 raise
             self._close(None)
-        if batch.deliveries:
-            with self.db.transaction() as session:
-                batch.follow_ups += record_deliveries(session, batch.deliveries)
-        batch.summary.rows += self.read
-        batch.summary.errors += self.errors
-        return batch
+        return _completed(self.db, batch, self.read, self.errors)
 
     def _close(self, error: BaseException | None) -> None:
         """The transaction committed (no error) or rolled back."""
@@ -187,6 +194,16 @@ class _Open:
             transaction.__exit__(None, None, None)
         else:
             transaction.__exit__(type(error), error, error.__traceback__)
+
+
+def _completed(db: Database, batch: Batch, read: int, errors: int) -> Batch:
+    """A committed batch, with the deliveries it reports recorded and its rows counted."""
+    if batch.deliveries:
+        with db.transaction() as session:
+            batch.follow_ups += record_deliveries(session, batch.deliveries)
+    batch.summary.rows += read
+    batch.summary.errors += errors
+    return batch
 
 
 WRITERS = 2  # PostgreSQL: batches stored side by side
@@ -249,6 +266,190 @@ def _store_again(db: Database, store_id: int, item: _Pending, error: Exception) 
         raise error
     log.info("a batch met a key already taken (%s); storing it again", error)
     return _store(db, store_id, item, thorough=True)
+
+
+# --- SQLite: batches built by a process of their own --------------------------------------
+
+
+@dataclass
+class _Built:
+    """A batch built by the builder process, for this one to write: its rows as SQLite's
+    statements and parameters, and the stored rows they refer to."""
+
+    batch: Batch
+    store_id: int
+    rows: list[tuple[str, list[tuple[Any, ...]]]]
+    parents: dict[str, list[int]]
+
+
+class _Stale(Exception):
+    """A stored row a built batch refers to was deleted before the batch was written."""
+
+
+def _may_fork(db: Database) -> bool:
+    """Whether the import may build in a process of its own: on Linux (macOS's system
+    libraries do not survive a fork once a network call has set them up), with the database
+    in a file another process can open, and no other thread running (a fork copies only the
+    calling thread, and any lock another one held)."""
+    database = db.engine.url.database
+    return (
+        sys.platform.startswith("linux")
+        and database not in (None, "", ":memory:")
+        and threading.active_count() == 1
+    )
+
+
+def _forked(
+    db: Database,
+    store_id: int,
+    rows: Iterable[tuple[int, ReportedReturn | RowError]],
+    batch_rows: int,
+    on_error: Callable[[RowError], None] | None,
+) -> Iterator[Batch]:
+    """The batches read and built by a forked process (``_build``) and written here, one
+    transaction each, in the report's order: SQLite's inserts here overlap the reading
+    and building of the next batch there. The rows it could not read come with the batch
+    that covers them, for ``on_error`` here. The builder looks up in what is committed and
+    builds one batch ahead, so a batch can meet a key that the one before it took (an
+    order two RMAs share, an RMA the report repeats), or refer to a stored row deleted
+    since: its transaction is rolled back, the builder sends its rows, and it is stored
+    here looking every RMA up; the batch built after it is built again. A batch with lines
+    to add to stored returns is stored here too."""
+    ours, theirs = multiprocessing.Pipe()
+    pid = os.fork()
+    if pid == 0:  # the builder
+        ours.close()
+        code = 0
+        try:
+            _build(db, store_id, rows, batch_rows, theirs)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    theirs.close()
+    generation = 0  # the builder's batches from before the last retry are stale
+    try:
+        while True:
+            try:
+                kind, made_in, payload = ours.recv()
+            except EOFError:
+                raise RuntimeError("the report's builder process ended without a word") from None
+            if kind == "end":
+                return
+            if kind == "error":
+                raise payload
+            if made_in < generation:
+                continue
+            content, unread = payload
+            if on_error is not None:
+                for row_error in unread:
+                    on_error(row_error)
+            if kind == "rows":  # a batch to store here, thoroughly
+                batch = _store(db, store_id, content, thorough=True)
+                ours.send(("stored", generation))
+                yield batch
+                continue
+            built, read, errors = content
+            try:
+                batch = _write_built(db, built)
+            except Exception as error:
+                if not (is_conflict(error) or isinstance(error, _Stale)):
+                    raise
+                log.info("a batch met a key already taken (%s); storing it again", error)
+                generation += 1
+                ours.send(("again", generation))
+                continue
+            ours.send(("stored", generation))
+            yield _completed(db, batch, read, errors)
+    finally:
+        ours.close()
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def _write_built(db: Database, built: _Built) -> Batch:
+    """A built batch written in a bulk transaction, if its store and every stored row it
+    refers to are still there."""
+    with db.transaction(bulk=True) as session:
+        raw: Any = session.connection().connection.driver_connection
+        (found,) = raw.execute(
+            "SELECT count(*) FROM stores s JOIN merchants m ON m.id = s.merchant_id WHERE s.id = ?",
+            (built.store_id,),
+        ).fetchone()
+        if not found:
+            raise NothingToDo(f"store {built.store_id} is gone")
+        for table, ids in built.parents.items():
+            (present,) = raw.execute(
+                f"SELECT count(*) FROM {table} WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(ids),),
+            ).fetchone()
+            if present != len(ids):
+                raise _Stale(f"{table} the batch refers to are gone")
+        for statement, values in built.rows:
+            raw.executemany(statement, values)
+    return built.batch
+
+
+def _build(
+    db: Database,
+    store_id: int,
+    rows: Iterable[tuple[int, ReportedReturn | RowError]],
+    batch_rows: int,
+    pipe: Any,
+) -> None:
+    """The builder process: each batch read, looked up in what is committed and built,
+    and sent to the writer with the rows it could not read, one batch ahead of what the
+    writer has stored. Told a batch must be stored again, it sends that batch's returns
+    for the writer to store, then builds the batch after it again. Whatever it raises is
+    sent instead."""
+    keys: dict[str, int] = {}  # the ends of the primary keys given out
+    generation = 0
+    unread: list[RowError] = []
+    waiting: deque[tuple[_Pending, list[RowError]]] = deque()  # sent, not yet stored
+
+    def send_built(item: _Pending, errors: list[RowError]) -> None:
+        pending, read, skipped = item
+        built: _Built | None = _Built(Batch(ImportSummary()), store_id, [], {})
+        if pending:
+            with db.session() as session:
+                writer = _writer(session, store_id, keys)
+                writer.prepare(pending)
+                built = writer.built()
+        if built is None:  # lines to add to stored returns: the writer stores it
+            pipe.send(("rows", generation, (item, errors)))
+        else:
+            pipe.send(("built", generation, ((built, read, skipped), errors)))
+
+    def settle_oldest() -> None:
+        nonlocal generation
+        verdict, generation = pipe.recv()
+        item, _ = waiting.popleft()
+        if verdict == "stored":
+            return
+        pipe.send(("rows", generation, (item, [])))  # told "again"; its errors were heard
+        if pipe.recv()[0] != "stored":
+            raise RuntimeError("the writer did not store the batch it asked for")
+        for later, their_errors in waiting:
+            send_built(later, their_errors)
+
+    try:
+        for item in _batches(rows, batch_rows, unread.append):
+            errors, unread[:] = list(unread), []
+            send_built(item, errors)
+            waiting.append((item, errors))
+            while len(waiting) > 1:
+                settle_oldest()
+        while waiting:
+            settle_oldest()
+        pipe.send(("end", generation, None))
+    except BaseException as error:
+        try:
+            pipe.send(("error", generation, error))
+        except Exception:  # an error that cannot be pickled: its kind and message
+            with suppress(Exception):
+                pipe.send(("error", generation, RuntimeError(f"{type(error).__name__}: {error}")))
+        raise
 
 
 @contextmanager
@@ -322,11 +523,11 @@ def store_batch(
     return writer.finish()
 
 
-def _writer(session: Session, store_id: int) -> _BatchWriter:
+def _writer(session: Session, store_id: int, keys: dict[str, int] | None = None) -> _BatchWriter:
     store = session.get(models.Store, store_id)
     if store is None:
         raise NothingToDo(f"store {store_id} is gone")
-    return _BatchWriter(session, store)
+    return _BatchWriter(session, store, keys)
 
 
 def record_deliveries(session: Session, deliveries: Mapping[int, datetime]) -> list[FollowUp]:
@@ -624,7 +825,10 @@ class _Driver:
     SQLite by ``executemany``, there and then. JSON columns are given their JSON text,
     datetimes what the column type makes of them."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, keys: dict[str, int] | None = None) -> None:
+        """``keys``: SQLite's rows are written by another process (``_Builder``): they are
+        kept in ``captured``, and primary keys are taken past the largest stored and those
+        given out before, whose ends ``keys`` keeps."""
         connection = session.connection()
         dialect = connection.dialect
         self.postgres = dialect.name == "postgresql"
@@ -641,6 +845,9 @@ class _Driver:
         self._texts: dict[str, str] = {}
         self.locking = False  # rows found are locked FOR KEY SHARE (``bulk``)
         self._copies: list[tuple[str, str]] = []  # PostgreSQL: COPY statements and their text
+        self._keys = keys
+        self.captured: list[tuple[str, list[tuple[Any, ...]]]] = []  # statement, rows
+        self.parents: dict[str, list[int]] = {}  # stored rows the batch refers to, by table
 
     def bulk(self, store: models.Store) -> None:
         """Set the transaction up for bulk writing. On PostgreSQL its commit does not wait for
@@ -751,6 +958,9 @@ class _Driver:
                 (last,) = self.raw.execute(
                     f"SELECT coalesce(max(id), 0) FROM {rows.name}"
                 ).fetchone()
+                if self._keys is not None:
+                    last = max(int(last), self._keys.get(rows.name, 0))
+                    self._keys[rows.name] = int(last) + count
                 taken.append(list(range(int(last) + 1, int(last) + 1 + count)))
             return taken
         asked = [(self._sequence(rows), count) for rows, count in wanted if count]
@@ -788,6 +998,9 @@ class _Driver:
             statement = self._statements[rows.name] = (
                 f"INSERT INTO {rows.name} ({', '.join(rows.columns)}) VALUES ({', '.join(marks)})"
             )
+        if self._keys is not None:
+            self.captured.append((statement, values))
+            return
         self.raw.executemany(statement, values)
 
     def flush(self) -> None:
@@ -843,10 +1056,12 @@ class _BatchWriter:
     taken beforehand, and one bulk insert per table (the ledger's hash chains computed here,
     so each new return is written once, with its RMA and ledger head)."""
 
-    def __init__(self, session: Session, store: models.Store) -> None:
+    def __init__(
+        self, session: Session, store: models.Store, keys: dict[str, int] | None = None
+    ) -> None:
         self.session = session
         self.store = store
-        self.db = _Driver(session)
+        self.db = _Driver(session, keys)
         self.now = utcnow()
         self._stamped_now = self.db.stamp(self.now)
         self._merchant_id, self._store_id = store.merchant_id, store.id
@@ -877,6 +1092,14 @@ class _BatchWriter:
         self.db.flush()
         self._add_lines(self._additions, self._lines_of_order)
         return Batch(self.summary, self._follow_ups(), self.deliveries)
+
+    def built(self) -> _Built | None:
+        """The batch as another process writes it (``_Builder``), or None when it has lines
+        to add to stored returns, which only the writing transaction can do."""
+        if self._additions:
+            return None
+        batch = Batch(self.summary, self._follow_ups(), self.deliveries)
+        return _Built(batch, self.store.id, self.db.captured, self.db.parents)
 
     def _follow_ups(self) -> list[FollowUp]:
         """One job per batch, which queues ``decide_return`` for each open return and
@@ -911,12 +1134,14 @@ class _BatchWriter:
         found: dict[str, dict[str, int]] = {key: {} for key in orders}
         if ids:  # only orders stored before have lines already
             by_id = {order_id: key for key, order_id in ids.items()}
-            for line_id, order_id, external_id in db.fetch(
+            lines = db.fetch(
                 "SELECT id, order_id, external_id FROM order_lines WHERE order_id {in}",
                 list(by_id),
                 parents=True,
-            ):
+            )
+            for line_id, order_id, external_id in lines:
                 found[by_id[order_id]][external_id] = int(line_id)
+            db.parents = {"orders": list(by_id), "order_lines": [int(row[0]) for row in lines]}
         missing = [
             (key, line)
             for key, skus in wanted.items()
