@@ -826,7 +826,7 @@ class _Driver:
     datetimes what the column type makes of them."""
 
     def __init__(self, session: Session, keys: dict[str, int] | None = None) -> None:
-        """``keys``: SQLite's rows are written by another process (``_Builder``): they are
+        """``keys``: SQLite's rows are written by another process (``_forked``): they are
         kept in ``captured``, and primary keys are taken past the largest stored and those
         given out before, whose ends ``keys`` keeps."""
         connection = session.connection()
@@ -1094,7 +1094,7 @@ class _BatchWriter:
         return Batch(self.summary, self._follow_ups(), self.deliveries)
 
     def built(self) -> _Built | None:
-        """The batch as another process writes it (``_Builder``), or None when it has lines
+        """The batch as another process writes it (``_forked``), or None when it has lines
         to add to stored returns, which only the writing transaction can do."""
         if self._additions:
             return None
