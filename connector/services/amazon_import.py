@@ -334,6 +334,9 @@ def _forked(
                 kind, made_in, payload = ours.recv()
             except EOFError:
                 raise RuntimeError("the report's builder process ended without a word") from None
+            except Exception as error:  # sent, but not to be unpickled here
+                unreadable = f"what the report's builder sent is unreadable: {error}"
+                raise RuntimeError(unreadable) from error
             if kind == "end":
                 return
             if kind == "error":

@@ -12,17 +12,21 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from flask import Flask
 from sqlalchemy import select, text
 
+from connector import create_app, jobs
+from connector.config import Settings
 from connector.crypto import Vault
 from connector.db import Database, models
 from connector.errors import NothingToDo
 from connector.ledger import verify_all
 from connector.services import amazon_import, merchants
 from migrations import upgrade
-from platforms.amazon import RowError, file_lines, parse_returns_report
+from platforms.amazon import NeedsRelinking, RowError, file_lines, parse_returns_report
+from tests.contract.amazon_store import FakeAmazon
 
-from .conftest import GERMANY, SELLER
+from .conftest import FIXTURES, GERMANY, MERCHANT, SELLER, link
 from .test_import import _shared_orders, report
 
 TABLES = {
@@ -284,3 +288,59 @@ def test_the_builder_is_forked_only_where_a_fork_is_safe(
         running.set()
         other.join()
     memory.dispose()
+
+
+@pytest.fixture
+def sqlite_app(settings: Settings, tmp_path: Path) -> Iterator[Flask]:
+    """The application on a SQLite file of its own, with the Amazon app configured."""
+    url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
+    upgrade(url)
+    app = create_app(settings.with_(database_url=url))
+    with app.extensions["helloword"].db.transaction() as session:
+        merchants.create_merchant(session, MERCHANT, "EUR")
+    yield app
+    app.extensions["helloword"].close()
+
+
+def test_the_scheduled_import_asks_amazon_and_downloads_in_the_builder(
+    sqlite_app: Flask,
+    amazon: FakeAmazon,
+    builders: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The report's rows are a stream from Amazon: the forked builder asks for the report,
+    waits for it and downloads it; the returns are stored here, and the window remembered.
+    A lapsed authorisation met in the builder is met by the job as it is in one process."""
+    runtime = sqlite_app.extensions["helloword"]
+    monkeypatch.setattr(amazon_import, "_may_fork", lambda _: True)
+    store_id = link(runtime)
+    lapsed = link_another(runtime)
+    amazon.queue_report((FIXTURES / "returns_flat_file.tsv").read_bytes(), gzip=True)
+
+    with sqlite_app.app_context():
+        done = jobs.import_amazon_returns(store_id)
+        with pytest.raises(NeedsRelinking):
+            jobs.import_amazon_returns(lapsed)
+
+    assert "follow_ups" in done and len(builders) == 2 and gone(builders)
+    with runtime.db.session() as session:
+        stored = session.scalar(text(f"SELECT count(*) FROM returns WHERE store_id = {store_id}"))
+        assert stored and stored > 0
+        store = session.get_one(models.Store, store_id)
+        assert store.settings["returns_import"]["status"] == "done"
+        assert session.get_one(models.Store, lapsed).status == "needs_relinking"
+
+
+def link_another(runtime: Any) -> int:
+    """A second account of the merchant, whose refresh token Amazon no longer takes."""
+    with runtime.db.transaction() as session:
+        store = merchants.link_store(
+            session,
+            runtime.vault,
+            merchants.merchant_by_name(session, MERCHANT),
+            "amazon",
+            "A1OTHERSELLER9",
+            secrets={"refresh_token": "Atzr|RevokedBySeller"},
+            settings={"region": "eu", "marketplace_ids": [GERMANY]},
+        )
+        return store.id
