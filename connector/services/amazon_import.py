@@ -119,7 +119,7 @@ def import_rows(
     a time; see ``_side_by_side``): the server's work on one overlaps the building of the
     next. On SQLite, which takes Python's lock back after every row it inserts, a process
     of its own reads and builds the batches while this one writes them (``_forked``); where
-    there is no ``fork``, it stores batch after batch."""
+    it may not fork (``_may_fork``), it stores batch after batch."""
     with _no_cycle_collection():
         if db.is_sqlite and _may_fork(db):
             stored: Iterator[Batch] = _forked(db, store_id, rows, batch_rows, on_error)
@@ -375,22 +375,15 @@ def _write_built(db: Database, built: _Built) -> Batch:
     """A built batch written in a bulk transaction, if its store and every stored row it
     refers to are still there."""
     with db.transaction(bulk=True) as session:
-        raw: Any = session.connection().connection.driver_connection
-        (found,) = raw.execute(
-            "SELECT count(*) FROM stores s JOIN merchants m ON m.id = s.merchant_id WHERE s.id = ?",
-            (built.store_id,),
-        ).fetchone()
-        if not found:
+        if session.get(models.Store, built.store_id) is None:
             raise NothingToDo(f"store {built.store_id} is gone")
+        driver = _Driver(session)
         for table, ids in built.parents.items():
-            (present,) = raw.execute(
-                f"SELECT count(*) FROM {table} WHERE id IN (SELECT value FROM json_each(?))",
-                (json.dumps(ids),),
-            ).fetchone()
-            if present != len(ids):
+            found = driver.fetch(f"SELECT id FROM {table} WHERE id {{in}}", ids, parents=True)
+            if len(found) != len(ids):
                 raise _Stale(f"{table} the batch refers to are gone")
         for statement, values in built.rows:
-            raw.executemany(statement, values)
+            driver.raw.executemany(statement, values)
     return built.batch
 
 
