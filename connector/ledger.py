@@ -19,13 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .db.models import LedgerEvent, Return
-from .db.types import utcnow
+from .db.types import canonical_json, utcnow
 
 GENESIS = "0" * 64
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def event_hash(

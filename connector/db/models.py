@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     ForeignKey,
@@ -24,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from .types import JSONType, UTCDateTime, utcnow
+from .types import CanonicalJSON, JSONType, UTCDateTime, utcnow
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -324,8 +323,8 @@ class LedgerEvent(Base):
     return_id: Mapped[int] = mapped_column(ForeignKey("returns.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(60))
-    # kept as the text that was hashed (json, not jsonb, which would re-order its keys)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # kept as the canonical text that was hashed (not jsonb, which would re-order its keys)
+    payload: Mapped[dict[str, Any]] = mapped_column(CanonicalJSON, default=dict)
     actor: Mapped[str] = mapped_column(String(200), default="system")
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     prev_hash: Mapped[str] = mapped_column(String(64))

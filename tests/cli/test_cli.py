@@ -128,6 +128,30 @@ def test_ledger_verify_names_the_edited_event(ledger_with_events: Settings) -> N
     assert f"id {event_id}" in result.stdout
 
 
+def test_ledger_payloads_are_stored_as_the_canonical_text_their_hashes_cover(
+    ledger_with_events: Settings,
+) -> None:
+    engine = create_engine(ledger_with_events.database_url)
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT payload FROM ledger_events ORDER BY id"))
+        payloads = stored.scalars().all()
+    engine.dispose()
+    assert payloads == ['{"n":0}'] * 3 + ['{"n":1}'] * 3
+
+
+def test_ledger_verify_names_an_edited_payload(ledger_with_events: Settings) -> None:
+    engine = create_engine(ledger_with_events.database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE ledger_events SET payload = :edited WHERE seq = 1 AND return_id = 1"),
+            {"edited": '{"n":7}'},
+        )
+    engine.dispose()
+    result = _helloword(ledger_with_events, "ledger", "verify")
+    assert result.returncode == 1
+    assert "R0" in result.stdout and "#1" in result.stdout and "edited" in result.stdout
+
+
 def test_ledger_verify_notices_a_deleted_last_event(ledger_with_events: Settings) -> None:
     engine = create_engine(ledger_with_events.database_url)
     with engine.begin() as connection:
