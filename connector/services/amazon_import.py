@@ -49,9 +49,8 @@ from platforms.amazon.returns_report import ReportedLine
 from .. import ledger
 from ..db import Database, models
 from ..db.conflicts import is_conflict
-from ..db.mapping import address_to_dict
 from ..db.types import utcnow
-from ..domain import Address, Money, OrderLine, Status, TrackingStatus
+from ..domain import Money, OrderLine, Status, TrackingStatus
 from ..domain.events import EventKind
 from ..errors import NothingToDo
 from ..routing import OptionKind
@@ -888,12 +887,12 @@ class _Driver:
         return json.dumps(value, ensure_ascii=False)
 
     def address(self, country: str) -> str:
-        """The JSON text of a stub order's shipping address: only the marketplace's country."""
+        """The JSON text of a stub order's shipping address: only the marketplace's country,
+        all the report tells (the shape an erased address keeps, ``services/privacy``; the
+        order details job fills the rest in)."""
         found = self._texts.get(country)
         if found is None:
-            found = self._texts[country] = self.json(
-                address_to_dict(Address("", "", "", "", country))
-            )
+            found = self._texts[country] = self.json({"country": country})
         return found
 
     def order_raw(self, marketplace_id: str) -> str:

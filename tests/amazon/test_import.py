@@ -92,7 +92,12 @@ def test_a_report_of_a_hundred_rows_imports_offline_and_odd_rows_are_named_by_li
     with runtime.db.session() as session:
         assert all(breach is None for _, breach in verify_all(session))
         rmas = session.scalars(select(models.Return.rma)).all()
+        stubs = session.execute(select(models.Order.shipping_address, models.Order.raw)).all()
     assert all(rma and rma.startswith("R") for rma in rmas)
+    # a stub order knows only where the report came from: the marketplace and its country
+    assert {(str(address), str(raw)) for address, raw in stubs} == {
+        (str({"country": "DE"}), str({"source": "returns_report", "marketplace_id": GERMANY}))
+    }
 
 
 @pytest.mark.usefixtures("runtime")
