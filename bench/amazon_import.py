@@ -7,7 +7,8 @@ It writes a returns report of ``--rows`` rows (streamed to a temporary file: ope
 over two SKUs, refunded and closed ones, a few malformed rows), times a plain read of it (the
 median of five, around the import), and imports it into a fresh database the way ``helloword
 amazon import --file`` does (parsed, stored in batches, each batch's jobs queued on Redis) in
-a child process that reports its peak memory. It prints rows per second for both, the ratio
+a child process that reports its peak memory (and that of the process it forks: SQLite's
+builder, PostgreSQL's writer). It prints rows per second for both, the ratio
 import ÷ plain read (the target is 0.10 or more) and the import's peak resident memory (the
 target is under 300 MiB, whatever the size). PostgreSQL is a scratch database
 ``helloword_bench_amazon`` on HELLOWORD_BENCH_PG (default the local server), dropped
@@ -194,7 +195,7 @@ def child(database_url: str, report: str) -> None:
         )
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    builder = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # SQLite's, forked
+    forked = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # builder or writer
     redis.flushdb()
     db.dispose()
     print(
@@ -204,7 +205,7 @@ def child(database_url: str, report: str) -> None:
                 "summary": summary.as_dict(),
                 "jobs": queued,
                 "peak_kib": peak,
-                "builder_kib": builder,
+                "forked_kib": forked,
                 "before_kib": before,
             }
         )
@@ -229,8 +230,8 @@ def measure(name: str, database_url: str, report: Path, rows: int) -> None:
     assert summary["rows"] == rows, f"the import saw {summary['rows']} rows of {rows}"
     plain_rate = rows / plain
     import_rate = rows / result["seconds"]
-    builder = result["builder_kib"]
-    both = f" + its builder process {builder / 1024:.0f} MiB" if builder else ""
+    forked = result["forked_kib"]
+    both = f" + its forked process {forked / 1024:.0f} MiB" if forked else ""
     print(
         f"{name:<10} plain csv.DictReader {plain_rate:>10,.0f} rows/s | import "
         f"{import_rate:>8,.0f} rows/s | ratio {import_rate / plain_rate:.3f} | peak "

@@ -34,11 +34,11 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, Table, select
 from sqlalchemy.orm import Session
@@ -113,12 +113,13 @@ def import_rows(
     store, committing every ``batch_rows`` returns. ``NothingToDo`` if the store is gone.
     ``on_batch`` hears of each batch once it is stored, in the report's order.
 
-    On PostgreSQL each batch is looked up and built here, then written and committed by a
-    thread of its own, on a connection of its own, while the next is built (``WRITERS`` at
-    a time; see ``_side_by_side``): the server's work on one overlaps the building of the
-    next. On SQLite, which takes Python's lock back after every row it inserts, a process
-    of its own reads and builds the batches while this one writes them (``_forked``); where
-    it may not fork (``_may_fork``), it stores batch after batch."""
+    On PostgreSQL each batch is looked up and built here, then written and committed on a
+    connection of its own while the next is built, ``WRITERS`` at a time: by a forked
+    process of its own (``_beside_a_writer``), so that its Python work does not share this
+    process's lock with the building; where it may not fork (``_may_fork``), by threads
+    (``_side_by_side``). On SQLite, which takes Python's lock back after every row it
+    inserts, a process of its own reads and builds the batches while this one writes them
+    (``_forked``); where it may not fork, it stores batch after batch."""
     with _no_cycle_collection():
         if db.is_sqlite and _may_fork(db):
             stored: Iterator[Batch] = _forked(db, store_id, rows, batch_rows, on_error)
@@ -126,6 +127,8 @@ def import_rows(
         batches = _batches(rows, batch_rows, on_error)
         if db.is_sqlite:
             stored = (_store_surely(db, store_id, item) for item in batches)
+        elif _may_fork(db):
+            stored = _beside_a_writer(db, store_id, batches)
         else:
             stored = _side_by_side(db, store_id, batches)
         return _total(stored, on_batch)
@@ -216,55 +219,255 @@ def _store_surely(db: Database, store_id: int, item: _Pending) -> Batch:
         return _store_again(db, store_id, item, error)
 
 
+class _Writing(Protocol):
+    """A batch being written: what a ``Future`` gives (``_side_by_side``), or an answer
+    awaited from the writer process (``_Answer``)."""
+
+    def result(self) -> Batch: ...
+
+    def exception(self) -> BaseException | None: ...
+
+
 def _side_by_side(db: Database, store_id: int, batches: Iterator[_Pending]) -> Iterator[Batch]:
-    """The batches stored ``WRITERS`` at a time, given back in order. Each is looked up and
-    built here, in a transaction of its own, then written and committed by a thread of the
-    pool while the next is built: building is Python's work, writing mostly the server's,
-    so one overlaps the other, and only one thread at a time builds. Two batches side by
-    side can both meet a key new to the store (an order two RMAs share, an RMA the report
-    repeats far apart): one waits for the other and, when that one commits, fails on the
-    unique key (or on a deadlock, which PostgreSQL breaks). Nothing of it was kept; it is
-    stored again, looking every RMA up, once every batch beside it has finished."""
-    with _quick_handoffs(), ThreadPoolExecutor(WRITERS, thread_name_prefix="amazon-import") as pool:
-        running: deque[tuple[_Pending, Future[Batch]]] = deque()
+    """The batches stored ``WRITERS`` at a time by threads of a pool, given back in order.
+    Each is looked up and built here, in a transaction of its own, then written and
+    committed by a thread while the next is built: building is Python's work, writing mostly
+    the server's, so one overlaps the other, and only one thread at a time builds."""
+
+    def write(item: _Pending) -> Future[Batch]:
         try:
-            for item in batches:
-                while len(running) >= WRITERS:
-                    yield _stored(db, store_id, running)
-                try:
-                    opened = _begin(db, store_id, item)
-                except Exception as error:  # met as a failed write is: stored again, or raised
-                    failed: Future[Batch] = Future()
-                    failed.set_exception(error)
-                    running.append((item, failed))
-                    continue
-                running.append((item, pool.submit(opened.finish)))
-            while running:
-                yield _stored(db, store_id, running)
-        finally:
-            wait([future for _, future in running])  # each commits or rolls back
-            close = getattr(batches, "close", None)
-            if close is not None:  # the report's reading stops too, whatever stopped this
-                close()
+            opened = _begin(db, store_id, item)
+        except Exception as error:  # met as a failed write is: stored again, or raised
+            failed: Future[Batch] = Future()
+            failed.set_exception(error)
+            return failed
+        return pool.submit(opened.finish)
+
+    with _quick_handoffs(), ThreadPoolExecutor(WRITERS, thread_name_prefix="amazon-import") as pool:
+        yield from _in_order(db, store_id, batches, write, WRITERS)
 
 
-def _stored(db: Database, store_id: int, running: deque[tuple[_Pending, Future[Batch]]]) -> Batch:
-    """The oldest running batch, stored again if it lost a key to a batch beside it."""
-    item, future = running.popleft()
+def _beside_a_writer(db: Database, store_id: int, batches: Iterator[_Pending]) -> Iterator[Batch]:
+    """The batches stored by a forked writer process (``_WriterProcess``), given back in
+    order. Each is looked up and built here, outside any transaction, and its rows sent to
+    the writer, which writes and commits ``WRITERS`` at a time, each on a connection of its
+    own, after checking that the store and every stored row the batch refers to are still
+    there (``_write_built``). Writing is mostly the server's work, and what Python work it
+    has runs there, so this process's lock is the builder's alone. A batch with lines to
+    add to stored returns is stored here, once the batches before it are done."""
+    writer = _WriterProcess(db)
     try:
-        return future.result()
+
+        def write(item: _Pending) -> _Writing:
+            pending, read, errors = item
+            if not pending:  # rows that could not be read, and nothing else
+                return _Answer.done(_completed(db, Batch(ImportSummary()), read, errors))
+            try:
+                built = _built(db, store_id, pending)
+            except Exception as error:  # met as a failed write is: stored again, or raised
+                return _Answer.done(error)
+            if built is None:
+                return _Answer.done(_StoreHere("it adds lines to stored returns"))
+            return writer.submit(built, read, errors)
+
+        yield from _in_order(db, store_id, batches, write, WRITERS + 1)
+    finally:
+        writer.close()
+
+
+def _in_order(
+    db: Database,
+    store_id: int,
+    batches: Iterator[_Pending],
+    write: Callable[[_Pending], _Writing],
+    ahead: int,
+) -> Iterator[Batch]:
+    """Each batch handed to ``write`` as soon as fewer than ``ahead`` are being written, and
+    given back stored, in the report's order. Two batches side by side can both meet a key
+    new to the store (an order two RMAs share, an RMA the report repeats far apart): one
+    waits for the other and, when that one commits, fails on the unique key (or on a
+    deadlock, which PostgreSQL breaks). Nothing of it was kept; it is stored again here,
+    looking every RMA up, once every batch beside it has finished."""
+    running: deque[tuple[_Pending, _Writing]] = deque()
+    try:
+        for item in batches:
+            while len(running) >= ahead:
+                yield _stored(db, store_id, running)
+            running.append((item, write(item)))
+        while running:
+            yield _stored(db, store_id, running)
+    finally:
+        for _, writing in running:  # each commits or rolls back
+            writing.exception()
+        close = getattr(batches, "close", None)
+        if close is not None:  # the report's reading stops too, whatever stopped this
+            close()
+
+
+def _stored(db: Database, store_id: int, running: deque[tuple[_Pending, _Writing]]) -> Batch:
+    """The oldest running batch, stored again if it lost a key to a batch beside it."""
+    item, writing = running.popleft()
+    try:
+        return writing.result()
     except Exception as error:
-        wait([other for _, other in running])
+        for _, other in running:
+            other.exception()
         return _store_again(db, store_id, item, error)
+
+
+class _StoreHere(Exception):
+    """A batch the writer process does not write: it is stored in the import's process."""
 
 
 def _store_again(db: Database, store_id: int, item: _Pending, error: Exception) -> Batch:
     """A batch that failed with ``error`` stored again, looking every RMA up, when the error
-    was a key already taken; any other error is raised as it was."""
-    if not is_conflict(error):
+    was a key already taken, a stored row it refers to gone, or a batch to be stored here;
+    any other error is raised as it was."""
+    if not (is_conflict(error) or isinstance(error, _Stale | _StoreHere)):
         raise error
-    log.info("a batch met a key already taken (%s); storing it again", error)
+    if isinstance(error, _StoreHere):
+        log.debug("a batch is stored by the import's own process: %s", error)
+    else:
+        log.info("a batch met a key already taken or a row gone (%s); storing it again", error)
     return _store(db, store_id, item, thorough=True)
+
+
+def _built(db: Database, store_id: int, pending: list[ReportedReturn]) -> _Built | None:
+    """A batch looked up in what is committed and built, for another process to write; None
+    when it has lines to add to stored returns."""
+    with db.session() as session:
+        writer = _writer(session, store_id, {})
+        writer.prepare(pending)
+        return writer.built()
+
+
+class _Answer:
+    """The writer process's answer for one batch, read from its pipe when asked for; the
+    batch's rows are not kept here meanwhile, only what it stored."""
+
+    def __init__(
+        self, writer: _WriterProcess | None, number: int, batch: Batch, read: int, errors: int
+    ) -> None:
+        self._writer, self._number = writer, number
+        self._batch, self._read, self._errors = batch, read, errors
+        self._outcome: Batch | BaseException | None = None
+
+    @classmethod
+    def done(cls, outcome: Batch | BaseException) -> _Answer:
+        """An answer known without the writer: a batch with nothing to write, or an error."""
+        answer = cls(None, -1, Batch(ImportSummary()), 0, 0)
+        answer._outcome = outcome
+        return answer
+
+    def result(self) -> Batch:
+        outcome = self._settle()
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def exception(self) -> BaseException | None:
+        outcome = self._settle()
+        return outcome if isinstance(outcome, BaseException) else None
+
+    def _settle(self) -> Batch | BaseException:
+        if self._outcome is None:
+            assert self._writer is not None
+            try:
+                self._writer.answer(self._number)
+            except Exception as error:
+                self._outcome = error
+            else:
+                self._outcome = _completed(self._writer.db, self._batch, self._read, self._errors)
+        return self._outcome
+
+
+class _WriterProcess:
+    """A forked process that writes the batches sent to it (``_write_built``), ``WRITERS`` at
+    a time, each on a connection of its own, and answers each with "stored" or its error.
+    Forked before any thread is started here (``_may_fork``)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._pipe, theirs = multiprocessing.Pipe()
+        self._pid = os.fork()
+        if self._pid == 0:  # the writer
+            self._pipe.close()
+            code = 0
+            try:
+                _serve_writes(db, theirs)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        theirs.close()
+        self._sent = 0
+        self._answers: dict[int, tuple[str, Any]] = {}
+
+    def submit(self, built: _Built, read: int, errors: int) -> _Answer:
+        number, self._sent = self._sent, self._sent + 1
+        with suppress(OSError):  # the writer is gone: its answer says so (``answer``)
+            self._pipe.send((number, built))
+        return _Answer(self, number, built.batch, read, errors)
+
+    def answer(self, number: int) -> None:
+        """Batch ``number``'s answer, waited for: its error raised, if it met one."""
+        while number not in self._answers:
+            try:
+                got, verdict, failure = self._pipe.recv()
+            except (EOFError, OSError):  # its end of the pipe closed, or reset
+                raise RuntimeError("the import's writer process ended without a word") from None
+            except Exception as error:  # sent, but not to be unpickled here
+                unreadable = f"what the import's writer process sent is unreadable: {error}"
+                raise RuntimeError(unreadable) from error
+            self._answers[got] = (verdict, failure)
+        verdict, failure = self._answers.pop(number)
+        if verdict != "stored":
+            raise failure
+
+    def close(self) -> None:
+        """The writer told to stop once what it was sent is written or rolled back, and
+        reaped; killed if this process is stopped meanwhile."""
+        try:
+            with suppress(OSError):
+                self._pipe.send(None)
+            os.waitpid(self._pid, 0)
+        except BaseException:
+            with suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+            os.waitpid(self._pid, 0)
+            raise
+        finally:
+            self._pipe.close()
+
+
+def _serve_writes(db: Database, pipe: Any) -> None:
+    """The writer process: each batch received written by a thread of a pool on a
+    connection of its own, answered as it is done, until told to stop (or the import's
+    process is gone). The database's pooled connections are the import's process's; this
+    one opens its own (``Database`` drops them in a forked child)."""
+    sending = threading.Lock()
+
+    def write(number: int, built: _Built) -> None:
+        try:
+            _write_built(db, built)
+        except BaseException as error:
+            with sending:
+                try:
+                    pipe.send((number, "failed", error))
+                except Exception:  # an error that cannot be pickled: its kind and message
+                    failed = RuntimeError(f"{type(error).__name__}: {error}")
+                    pipe.send((number, "failed", failed))
+            return
+        with sending:
+            pipe.send((number, "stored", None))
+
+    with (
+        _quick_handoffs(),
+        ThreadPoolExecutor(WRITERS, thread_name_prefix="amazon-import") as pool,
+        suppress(EOFError),
+    ):
+        while (message := pipe.recv()) is not None:
+            pool.submit(write, *message)
 
 
 # --- SQLite: batches built by a process of their own --------------------------------------
@@ -272,12 +475,13 @@ def _store_again(db: Database, store_id: int, item: _Pending, error: Exception) 
 
 @dataclass
 class _Built:
-    """A batch built by the builder process, for this one to write: its rows as SQLite's
-    statements and parameters, and the stored rows they refer to."""
+    """A batch built for another process to write: its rows (SQLite's statements and their
+    parameters; PostgreSQL's COPY statements and their text), and the stored rows they
+    refer to."""
 
     batch: Batch
     store_id: int
-    rows: list[tuple[str, list[tuple[Any, ...]]]]
+    rows: list[tuple[str, Any]]
     parents: dict[str, list[int]]
 
 
@@ -372,18 +576,25 @@ def _forked(
 
 def _write_built(db: Database, built: _Built) -> Batch:
     """A built batch written in a bulk transaction, if its store and every stored row it
-    refers to are still there."""
+    refers to are still there (locked ``FOR KEY SHARE`` where the foreign-key triggers are
+    off, as they would lock them; where they are on, a row deleted meanwhile fails them)."""
     with db.transaction(bulk=True) as session:
-        if session.get(models.Store, built.store_id) is None:
-            raise NothingToDo(f"store {built.store_id} is gone")
         driver = _Driver(session)
+        driver.open(built.store_id)
         for table, ids in built.parents.items():
             found = driver.fetch(f"SELECT id FROM {table} WHERE id {{in}}", ids, parents=True)
             if len(found) != len(ids):
                 raise _Stale(f"{table} the batch refers to are gone")
-        for statement, values in built.rows:
-            driver.raw.executemany(statement, values)
+        try:
+            driver.write(built.rows)
+        except Exception as error:
+            if getattr(error, "sqlstate", None) == FOREIGN_KEY_VIOLATION:
+                raise _Stale(f"a row the batch refers to is gone: {error}") from error
+            raise
     return built.batch
+
+
+FOREIGN_KEY_VIOLATION = "23503"
 
 
 def _build(
@@ -519,10 +730,10 @@ def store_batch(
 
 
 def _writer(session: Session, store_id: int, keys: dict[str, int] | None = None) -> _BatchWriter:
-    store = session.get(models.Store, store_id)
-    if store is None:
-        raise NothingToDo(f"store {store_id} is gone")
-    return _BatchWriter(session, store, keys)
+    """A batch's writer in ``session``'s transaction, set up for bulk writing (``_Driver.open``);
+    ``NothingToDo`` if the store is gone."""
+    db = _Driver(session, keys)
+    return _BatchWriter(session, db, store_id, db.open(store_id))
 
 
 def record_deliveries(session: Session, deliveries: Mapping[int, datetime]) -> list[FollowUp]:
@@ -821,9 +1032,10 @@ class _Driver:
     datetimes what the column type makes of them."""
 
     def __init__(self, session: Session, keys: dict[str, int] | None = None) -> None:
-        """``keys``: SQLite's rows are written by another process (``_forked``): they are
-        kept in ``captured``, and primary keys are taken past the largest stored and those
-        given out before, whose ends ``keys`` keeps."""
+        """``keys``: the rows are written by another process's transaction (``_write_built``),
+        so nothing is locked or set up for writing here. SQLite's are kept in ``captured``,
+        and primary keys are taken past the largest stored and those given out before, whose
+        ends ``keys`` keeps; PostgreSQL's keys come from the sequences as ever."""
         connection = session.connection()
         dialect = connection.dialect
         self.postgres = dialect.name == "postgresql"
@@ -844,35 +1056,45 @@ class _Driver:
         self.captured: list[tuple[str, list[tuple[Any, ...]]]] = []  # statement, rows
         self.parents: dict[str, list[int]] = {}  # stored rows the batch refers to, by table
 
-    def bulk(self, store: models.Store) -> None:
-        """Set the transaction up for bulk writing. On PostgreSQL its commit does not wait for
-        the disk (a batch lost to a crash is read again by the next import: rows are keyed by
-        RMA), and, where the role may (a superuser, or ``GRANT SET ON PARAMETER
-        session_replication_role``), the per-row foreign-key triggers are off for this
-        transaction alone, as for a restore: they cost more than the rows themselves. The
-        import keeps the same guarantees by construction: every row it writes refers to a row
-        written in the same transaction, or to one it has locked ``FOR KEY SHARE`` as the
-        trigger would (the store and merchant here, and the orders and lines it finds)."""
+    def open(self, store_id: int) -> int:
+        """The store's merchant, its transaction set up for bulk writing in the same
+        statement; ``NothingToDo`` if the store is gone. On PostgreSQL the store and merchant
+        are locked ``FOR KEY SHARE``, the commit does not wait for the disk (a batch lost to a
+        crash is read again by the next import: rows are keyed by RMA), and, where the role
+        may (a superuser, or ``GRANT SET ON PARAMETER session_replication_role``), the per-row
+        foreign-key triggers are off for this transaction alone, as for a restore: they cost
+        more than the rows themselves. The import keeps the same guarantees by construction:
+        every row it writes refers to a row written in the same transaction, or to one it has
+        locked ``FOR KEY SHARE`` as the trigger would (the store and merchant here, and the
+        orders and lines it finds). For rows another process writes (``keys``), only the
+        merchant is read."""
         if not self.postgres:
-            return
-        with self.raw.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
+            found = self.raw.execute("SELECT merchant_id FROM stores WHERE id = ?", (store_id,))
+            row = found.fetchone()
+        elif self._keys is not None:  # built here, written by another process's transaction
+            with self.raw.cursor() as cursor:
+                cursor.execute("SELECT merchant_id FROM stores WHERE id = %s", (store_id,))
+                row = cursor.fetchone()
+        else:
             may = "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
             if self.raw.info.server_version >= 150000:
                 may += " OR has_parameter_privilege('session_replication_role', 'SET')"
-            cursor.execute(f"SELECT coalesce({may}, false)")
-            (allowed,) = cursor.fetchone()
-            if not allowed:
-                return
-            cursor.execute("SET LOCAL session_replication_role = replica")
-            cursor.execute(
-                "SELECT s.id FROM stores s JOIN merchants m ON m.id = s.merchant_id "
-                "WHERE s.id = %s FOR KEY SHARE OF s, m",
-                (store.id,),
-            )
-            if cursor.fetchone() is None:
-                raise NothingToDo(f"store {store.id} is gone")
-        self.locking = True
+            with self.raw.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT s.merchant_id, coalesce({may}, false) AS may, "
+                    "set_config('synchronous_commit', 'off', true), "
+                    f"CASE WHEN coalesce({may}, false) "
+                    "THEN set_config('session_replication_role', 'replica', true) END "
+                    "FROM stores s JOIN merchants m ON m.id = s.merchant_id "
+                    "WHERE s.id = %s FOR KEY SHARE OF s, m",
+                    (store_id,),
+                )
+                row = cursor.fetchone()
+            if row is not None:
+                self.locking = bool(row[1])
+        if row is None:
+            raise NothingToDo(f"store {store_id} is gone")
+        return int(row[0])
 
     def stamp(self, value: datetime | None) -> Any:
         """A datetime as the column type binds it (aware UTC; SQLite's text)."""
@@ -909,14 +1131,15 @@ class _Driver:
         external ids, in one statement: its keys in one JSON parameter (which the driver
         passes as it stands), each looked up by the index on its own (the planner may not
         know the table's size in the middle of an import, and would scan the store's rows for
-        every batch)."""
+        every batch; ``LIMIT 1``, the key being unique, keeps it from joining the lookups
+        into one such scan)."""
         if self.postgres:
             lock = " FOR KEY SHARE" if self.locking and table == "orders" else ""
             with self.raw.cursor() as cursor:
                 cursor.execute(
                     "SELECT t.external_id, t.id FROM json_array_elements_text(%s::json) AS k(key) "
                     f"CROSS JOIN LATERAL (SELECT id, external_id FROM {table} "
-                    f"WHERE store_id = %s AND external_id = k.key{lock}) AS t",
+                    f"WHERE store_id = %s AND external_id = k.key LIMIT 1{lock}) AS t",
                     (json.dumps(keys), store_id),
                 )
                 found = cursor.fetchall()
@@ -998,6 +1221,20 @@ class _Driver:
             return
         self.raw.executemany(statement, values)
 
+    def built(self) -> list[tuple[str, Any]]:
+        """The rows ``insert`` was given, for another process's ``write``: PostgreSQL's COPY
+        statements and text, or SQLite's statements and parameters."""
+        return self._copies if self.postgres else self.captured
+
+    def write(self, rows: list[tuple[str, Any]]) -> None:
+        """Rows another process built (``built``), written here."""
+        if self.postgres:
+            self._copies = list(rows)
+            self.flush()
+            return
+        for statement, values in rows:
+            self.raw.executemany(statement, values)
+
     def flush(self) -> None:
         """PostgreSQL: the rows ``insert`` was given, copied in, in that order (SQLite's are
         inserted there and then)."""
@@ -1051,15 +1288,12 @@ class _BatchWriter:
     taken beforehand, and one bulk insert per table (the ledger's hash chains computed here,
     so each new return is written once, with its RMA and ledger head)."""
 
-    def __init__(
-        self, session: Session, store: models.Store, keys: dict[str, int] | None = None
-    ) -> None:
+    def __init__(self, session: Session, db: _Driver, store_id: int, merchant_id: int) -> None:
         self.session = session
-        self.store = store
-        self.db = _Driver(session, keys)
+        self.db = db
         self.now = utcnow()
         self._stamped_now = self.db.stamp(self.now)
-        self._merchant_id, self._store_id = store.merchant_id, store.id
+        self._merchant_id, self._store_id = merchant_id, store_id
         self.summary = ImportSummary()
         self.open_returns: list[int] = []
         self.new_orders: list[int] = []
@@ -1072,7 +1306,6 @@ class _BatchWriter:
         """The batch looked up and its rows built, to be written by ``finish``."""
         if not reported:
             return
-        self.db.bulk(self.store)
         orders = self._orders(reported)
         new, self._additions = self._returns(reported, set() if thorough else set(orders.fresh))
         order_ids, line_ids, return_ids = self.db.ids(
@@ -1094,7 +1327,7 @@ class _BatchWriter:
         if self._additions:
             return None
         batch = Batch(self.summary, self._follow_ups(), self.deliveries)
-        return _Built(batch, self.store.id, self.db.captured, self.db.parents)
+        return _Built(batch, self._store_id, self.db.built(), self.db.parents)
 
     def _follow_ups(self) -> list[FollowUp]:
         """One job per batch, which queues ``decide_return`` for each open return and
@@ -1104,7 +1337,7 @@ class _BatchWriter:
             return []
         first = min(self.open_returns or self.new_orders)
         sizes = f"{len(self.open_returns)}:{len(self.new_orders)}"
-        key = f"dispatch_amazon_batch:{self.store.id}:{first}:{sizes}"
+        key = f"dispatch_amazon_batch:{self._store_id}:{first}:{sizes}"
         return [FollowUp("dispatch_amazon_batch", (self.open_returns, self.new_orders), key)]
 
     # orders ------------------------------------------------------------------------------
@@ -1112,7 +1345,7 @@ class _BatchWriter:
     def _orders(self, reported: list[ReportedReturn]) -> _Orders:
         """The batch's orders looked up: those stored before with the lines they have, and
         what the store lacks (the orders new to it, and the SKU lines of any order)."""
-        db, store = self.db, self.store
+        db = self.db
         orders: dict[str, ReportedReturn] = {}
         wanted: dict[str, dict[str, ReportedLine]] = {}
         for row in reported:
@@ -1125,7 +1358,7 @@ class _BatchWriter:
                 known = skus.get(line.sku)
                 if known is None or line.ordered > known.ordered:
                     skus[line.sku] = line
-        ids = db.by_key("orders", store.id, list(orders))
+        ids = db.by_key("orders", self._store_id, list(orders))
         found: dict[str, dict[str, int]] = {key: {} for key in orders}
         if ids:  # only orders stored before have lines already
             by_id = {order_id: key for key, order_id in ids.items()}
@@ -1233,11 +1466,11 @@ class _BatchWriter:
         """The batch's returns split into new ones (rows of one RMA joined) and lines to add
         to returns stored before. The RMAs of ``new_orders`` are not looked up: no stored
         return can be of an order stored only now."""
-        db, store = self.db, self.store
+        db = self.db
         keys = list(
             {row.external_id: None for row in reported if row.order_external_id not in new_orders}
         )
-        stored = db.by_key("returns", store.id, keys) if keys else {}
+        stored = db.by_key("returns", self._store_id, keys) if keys else {}
         stored_lines: dict[int, set[str]] = {return_id: set() for return_id in stored.values()}
         if stored:
             for return_id, external_id in db.fetch(
@@ -1286,8 +1519,8 @@ class _BatchWriter:
     ) -> None:
         if not new:
             return
-        db, store = self.db, self.store
-        merchant_id, store_id = store.merchant_id, store.id
+        db = self.db
+        merchant_id, store_id = self._merchant_id, self._store_id
         now = db.stamp(self.now)
         occurred = self.now.astimezone(UTC).replace(microsecond=0)
         occurred_at = db.stamp(occurred)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import respx
 from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from connector.config import AmazonSettings, Settings
+from connector.db import models
 from connector.runtime import Runtime
 from connector.services import merchants
 from tests.contract.amazon_store import FakeAmazon
@@ -59,3 +63,42 @@ def link(runtime: Runtime, refresh_token: str = REFRESH) -> int:
             settings={"region": "eu", "marketplace_ids": [GERMANY]},
         )
         return store.id
+
+
+@pytest.fixture
+def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The process ids of the processes the imports fork (SQLite's builder, PostgreSQL's
+    writer)."""
+    forked: list[int] = []
+    fork = os.fork
+
+    def recorded() -> int:
+        pid = fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recorded)
+    return forked
+
+
+def gone(pids: list[int]) -> bool:
+    """Whether each of these processes has ended and been reaped."""
+    for pid in pids:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            continue
+        return False
+    return True
+
+
+def line_keys(session: Session, rma: str) -> set[str]:
+    """The keys (RMA and SKU) of a stored return's lines."""
+    return set(
+        session.scalars(
+            select(models.ReturnLine.external_id)
+            .join(models.Return)
+            .where(models.Return.external_id == rma)
+        )
+    )

@@ -483,12 +483,14 @@ def _shared_orders(path: Path, returns: int) -> Path:
     return path
 
 
-@pytest.mark.usefixtures("runtime")
+@pytest.mark.parametrize("forked", [False, True], ids=["threads", "writer process"])
 def test_batches_stored_side_by_side_share_new_orders_without_a_double(
-    runtime: Runtime, tmp_path: Path
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forked: bool
 ) -> None:
-    """On PostgreSQL two batches are stored at once; when both hold the same new order, one
-    loses the race on its key, is rolled back and stored again: every order once."""
+    """On PostgreSQL two batches are stored at once, by threads or by a forked writer; when
+    both hold the same new order, one loses the race on its key, is rolled back and stored
+    again: every order once."""
+    monkeypatch.setattr(amazon_import, "_may_fork", lambda _: forked)
     store_id = link(runtime)
     with _shared_orders(tmp_path / "shared.tsv", 60).open("rb") as handle:
         summary = amazon_import.import_rows(
@@ -553,10 +555,11 @@ def test_a_batch_that_cannot_be_stored_stops_the_import(
     """An error that is no conflict over a key, met building a batch or writing it, ends the
     import with that error: the batch is rolled back, the batches stored before it stay,
     and no writer thread or connection is left behind, nor the short switch interval the
-    writing had."""
+    writing had (the writer threads; ``test_import_writer`` has the writer process's)."""
     import sys
     import threading
 
+    monkeypatch.setattr(amazon_import, "_may_fork", lambda _: False)
     store_id = link(runtime)
     begin = amazon_import._begin
     before = sys.getswitchinterval()

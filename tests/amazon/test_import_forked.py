@@ -4,7 +4,6 @@ of their own, each import beside the same one stored batch after batch in one pr
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from migrations import upgrade
 from platforms.amazon import NeedsRelinking, RowError, file_lines, parse_returns_report
 from tests.contract.amazon_store import FakeAmazon
 
-from .conftest import FIXTURES, GERMANY, MERCHANT, SELLER, link
+from .conftest import FIXTURES, GERMANY, MERCHANT, SELLER, gone, line_keys, link
 from .test_import import _shared_orders, report
 
 TABLES = {
@@ -91,35 +90,8 @@ def tables(db: Database) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
-@pytest.fixture
-def builders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The process ids of the builders the imports fork."""
-    forked: list[int] = []
-    fork = os.fork
-
-    def recorded() -> int:
-        pid = fork()
-        if pid:
-            forked.append(pid)
-        return pid
-
-    monkeypatch.setattr(os, "fork", recorded)
-    return forked
-
-
-def gone(pids: list[int]) -> bool:
-    """Whether each of these processes has ended and been reaped."""
-    for pid in pids:
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            continue
-        return False
-    return True
-
-
 def test_a_report_built_in_a_process_of_its_own_is_stored_as_one_process_stores_it(
-    databases: Callable[[str], tuple[Database, int]], tmp_path: Path, builders: list[int]
+    databases: Callable[[str], tuple[Database, int]], tmp_path: Path, forks: list[int]
 ) -> None:
     path = report(tmp_path, 40)
     serial, serial_store = databases("serial")
@@ -140,14 +112,14 @@ def test_a_report_built_in_a_process_of_its_own_is_stored_as_one_process_stores_
     with forked.session() as session:
         assert all(breach is None for _, breach in verify_all(session))
         assert session.execute(text("PRAGMA foreign_key_check")).all() == []
-    assert builders and gone(builders)
+    assert forks and gone(forks)
 
 
 def test_a_batch_built_before_the_one_ahead_of_it_was_stored_is_stored_again(
     databases: Callable[[str], tuple[Database, int]],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
-    builders: list[int],
+    forks: list[int],
 ) -> None:
     """RMAs three rows apart share an order: with batches of two, the builder builds a batch
     holding an order the batch ahead of it is storing as new. That batch loses the order's
@@ -192,11 +164,11 @@ def test_a_batch_built_before_the_one_ahead_of_it_was_stored_is_stored_again(
         keys = list(session.scalars(select(models.Order.external_id)))
         assert len(keys) == len(set(keys)) == 30
         assert all(breach is None for _, breach in verify_all(session))
-    assert builders and gone(builders)
+    assert forks and gone(forks)
 
 
 def test_lines_a_stored_return_lacks_are_added_by_the_writing_process(
-    databases: Callable[[str], tuple[Database, int]], tmp_path: Path, builders: list[int]
+    databases: Callable[[str], tuple[Database, int]], tmp_path: Path, forks: list[int]
 ) -> None:
     """A later report that gives a stored RMA a second SKU: only the writing transaction can
     add a line to a stored return, so the builder sends that batch's rows to be stored."""
@@ -212,33 +184,26 @@ def test_lines_a_stored_return_lacks_are_added_by_the_writing_process(
 
     assert summary.lines_added == 1 and summary.returns_new == 0
     with db.session() as session:
-        skus = set(
-            session.scalars(
-                select(models.ReturnLine.external_id)
-                .join(models.Return)
-                .where(models.Return.external_id == "RMA00004")
-            )
-        )
-        assert skus == {"RMA00004:SKU-4", "RMA00004:SKU-EXTRA"}
-    assert builders and gone(builders)
+        assert line_keys(session, "RMA00004") == {"RMA00004:SKU-4", "RMA00004:SKU-EXTRA"}
+    assert forks and gone(forks)
 
 
 def test_what_the_builder_raises_is_raised_here_and_it_is_gone(
-    databases: Callable[[str], tuple[Database, int]], tmp_path: Path, builders: list[int]
+    databases: Callable[[str], tuple[Database, int]], tmp_path: Path, forks: list[int]
 ) -> None:
     db, store_id = databases("forked")
     path = report(tmp_path, 40)
 
     with pytest.raises(NothingToDo, match="store 999 is gone"):
         imported(db, 999, path, forked=True)
-    assert builders and gone(builders)
+    assert forks and gone(forks)
 
     def stop(batch: amazon_import.Batch) -> None:
         raise RuntimeError("the progress bar was closed")
 
     with pytest.raises(RuntimeError, match="progress bar"):
         imported(db, store_id, path, forked=True, on_batch=stop)
-    assert builders and gone(builders)
+    assert forks and gone(forks)
     with db.session() as session:  # the first batch stayed; the builder's next never came
         assert session.scalar(text("SELECT count(*) FROM returns")) == 7
 
@@ -247,7 +212,7 @@ def test_an_error_the_builder_cannot_send_as_it_is_arrives_by_kind_and_message(
     databases: Callable[[str], tuple[Database, int]],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    builders: list[int],
+    forks: list[int],
 ) -> None:
     class Vanished(Exception):
         def __init__(self) -> None:
@@ -262,7 +227,7 @@ def test_an_error_the_builder_cannot_send_as_it_is_arrives_by_kind_and_message(
 
     with pytest.raises(RuntimeError, match="Vanished: the report's file was cut short"):
         imported(db, store_id, report(tmp_path, 10), forked=True)
-    assert builders and gone(builders)
+    assert forks and gone(forks)
 
 
 def test_the_builder_is_forked_only_where_a_fork_is_safe(
@@ -305,7 +270,7 @@ def sqlite_app(settings: Settings, tmp_path: Path) -> Iterator[Flask]:
 def test_the_scheduled_import_asks_amazon_and_downloads_in_the_builder(
     sqlite_app: Flask,
     amazon: FakeAmazon,
-    builders: list[int],
+    forks: list[int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The report's rows are a stream from Amazon: the forked builder asks for the report,
@@ -322,7 +287,7 @@ def test_the_scheduled_import_asks_amazon_and_downloads_in_the_builder(
         with pytest.raises(NeedsRelinking):
             jobs.import_amazon_returns(lapsed)
 
-    assert "follow_ups" in done and len(builders) == 2 and gone(builders)
+    assert "follow_ups" in done and len(forks) == 2 and gone(forks)
     with runtime.db.session() as session:
         stored = session.scalar(text(f"SELECT count(*) FROM returns WHERE store_id = {store_id}"))
         assert stored and stored > 0
