@@ -20,6 +20,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -39,8 +42,18 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
 
 
-def _created() -> Mapped[datetime]:
-    return mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+def _created(*, bulk: bool = False) -> Mapped[datetime]:
+    """``bulk``: the database's ``now()`` is its default too, for a bulk writer that leaves
+    it out (see ``EMPTY``)."""
+    return mapped_column(
+        UTCDateTime(), default=utcnow, nullable=False, server_default=func.now() if bulk else None
+    )
+
+
+# A bulk writer (the Amazon import's COPY) leaves out the columns it would fill with their
+# defaults where the database has the same default: these, given as ``server_default``.
+EMPTY = text("''")
+NO_TAGS = text("'[]'")
 
 
 class Merchant(Base):
@@ -107,12 +120,14 @@ class Order(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     shipping_address: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # the country the order left from and its export declaration, for returned-goods relief
-    shipped_from: Mapped[str] = mapped_column(String(2), default="")
-    export_reference: Mapped[str] = mapped_column(String(100), default="")
-    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    shipped_from: Mapped[str] = mapped_column(String(2), default="", server_default=EMPTY)
+    export_reference: Mapped[str] = mapped_column(String(100), default="", server_default=EMPTY)
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default=NO_TAGS)
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[datetime] = _created()
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = _created(bulk=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.id"
@@ -133,9 +148,9 @@ class OrderLine(Base):
     currency: Mapped[str] = mapped_column(String(3))
     weight_g: Mapped[int] = mapped_column(Integer, default=500)
     dimensions_mm: Mapped[list[int]] = mapped_column(JSONType, default=list)
-    hs_code: Mapped[str] = mapped_column(String(20), default="")
-    origin_country: Mapped[str] = mapped_column(String(2), default="")
-    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    hs_code: Mapped[str] = mapped_column(String(20), default="", server_default=EMPTY)
+    origin_country: Mapped[str] = mapped_column(String(2), default="", server_default=EMPTY)
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default=NO_TAGS)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     order: Mapped[Order] = relationship(back_populates="lines")
@@ -154,21 +169,25 @@ class Return(Base):
     external_id: Mapped[str | None] = mapped_column(String(255))
     rma: Mapped[str | None] = mapped_column(String(40), unique=True)
     status: Mapped[str] = mapped_column(String(30), default="REQUESTED")
-    source: Mapped[str] = mapped_column(String(20), default="platform")
+    source: Mapped[str] = mapped_column(String(20), default="platform", server_default="platform")
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    buyer_address: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    note: Mapped[str] = mapped_column(Text, default="")
-    review_queue: Mapped[str] = mapped_column(String(60), default="")
-    refund_trigger: Mapped[str] = mapped_column(String(20), default="received")
+    buyer_address: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    note: Mapped[str] = mapped_column(Text, default="", server_default=EMPTY)
+    review_queue: Mapped[str] = mapped_column(String(60), default="", server_default=EMPTY)
+    refund_trigger: Mapped[str] = mapped_column(
+        String(20), default="received", server_default="received"
+    )
     route: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    route_option: Mapped[str] = mapped_column(String(200), default="")
-    returnless: Mapped[bool] = mapped_column(Boolean, default=False)
+    route_option: Mapped[str] = mapped_column(String(200), default="", server_default=EMPTY)
+    returnless: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # what the buyer asked to get back: refund | store_credit (given when the policy allows)
-    resolution: Mapped[str] = mapped_column(String(20), default="refund")
+    resolution: Mapped[str] = mapped_column(String(20), default="refund", server_default="refund")
     ledger_head: Mapped[str] = mapped_column(String(64), default="")
     ledger_length: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = _created()
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = _created(bulk=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -189,10 +208,11 @@ class ReturnLine(Base):
     reason: Mapped[str] = mapped_column(String(40))
     condition: Mapped[str] = mapped_column(String(20), default="unused")
     note: Mapped[str] = mapped_column(Text, default="")
-    outcome: Mapped[str] = mapped_column(String(20), default="")
-    decision_reason: Mapped[str] = mapped_column(String(60), default="")
-    grade: Mapped[str] = mapped_column(String(20), default="")
-    exchange_sku: Mapped[str] = mapped_column(String(255), default="")  # the variant wanted
+    outcome: Mapped[str] = mapped_column(String(20), default="", server_default=EMPTY)
+    decision_reason: Mapped[str] = mapped_column(String(60), default="", server_default=EMPTY)
+    grade: Mapped[str] = mapped_column(String(20), default="", server_default=EMPTY)
+    # the variant wanted
+    exchange_sku: Mapped[str] = mapped_column(String(255), default="", server_default=EMPTY)
 
     return_: Mapped[Return] = relationship(back_populates="lines")
     order_line: Mapped[OrderLine] = relationship()
@@ -309,10 +329,10 @@ class Refund(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|issued|failed
     trigger: Mapped[str] = mapped_column(String(20))
     # refund | store_credit | exchange (the other variant sent instead, no money)
-    kind: Mapped[str] = mapped_column(String(20), default="refund")
-    external_id: Mapped[str] = mapped_column(String(255), default="")
-    error: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = _created()
+    kind: Mapped[str] = mapped_column(String(20), default="refund", server_default="refund")
+    external_id: Mapped[str] = mapped_column(String(255), default="", server_default=EMPTY)
+    error: Mapped[str] = mapped_column(Text, default="", server_default=EMPTY)
+    created_at: Mapped[datetime] = _created(bulk=True)
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 

@@ -862,7 +862,8 @@ class _NewReturn:
 class _Rows:
     """How the import writes one table's rows: the columns it fills, in that order, then every
     other column with its default (so a column added to the model later is filled as an ORM
-    insert would fill it)."""
+    insert would fill it). On PostgreSQL the other columns whose default the database has
+    too (``server_default``) are left out, for the database to fill (``copied``)."""
 
     def __init__(
         self, model: type[models.Base], given: tuple[str, ...], free: tuple[str, ...] = ()
@@ -881,6 +882,8 @@ class _Rows:
                 raise RuntimeError(f"{self.name}.{column.name} needs a value from the import")
         self.given = given
         self.columns = given + tuple(column.name for column in self.rest)
+        self.copied_rest = [c for c in self.rest if c.server_default is None]
+        self.copied = given + tuple(column.name for column in self.copied_rest)
         self.free = tuple(given.index(name) for name in free)
 
 
@@ -896,12 +899,7 @@ _ORDERS = _Rows(
         "total_minor",
         "placed_at",
         "shipping_address",
-        "shipped_from",
-        "export_reference",
-        "tags",
         "raw",
-        "created_at",
-        "updated_at",
     ),
     free=("external_id", "number"),
 )
@@ -918,9 +916,6 @@ _ORDER_LINES = _Rows(
         "currency",
         "weight_g",
         "dimensions_mm",
-        "hs_code",
-        "origin_country",
-        "tags",
     ),
     free=("external_id", "sku", "title"),
 )
@@ -934,17 +929,11 @@ _RETURNS = _Rows(
         "external_id",
         "rma",
         "status",
-        "source",
         "requested_at",
-        "buyer_address",
-        "note",
-        "resolution",
         "ledger_head",
         "ledger_length",
         "refunded_at",
         "closed_at",
-        "created_at",
-        "updated_at",
     ),
     free=("external_id",),
 )
@@ -958,9 +947,6 @@ _RETURN_LINES = _Rows(
         "reason",
         "condition",
         "note",
-        "outcome",
-        "decision_reason",
-        "grade",
     ),
     free=("external_id", "note"),
 )
@@ -979,10 +965,6 @@ _REFUNDS = _Rows(
         "currency",
         "status",
         "trigger",
-        "kind",
-        "external_id",
-        "error",
-        "created_at",
         "issued_at",
     ),
     free=("idempotency_key",),
@@ -992,7 +974,6 @@ _REFUNDS = _Rows(
 _STUB_LINE = OrderLine("", "", "", 1, Money.zero("EUR"))  # a stub's defaults: weight, size
 _STUB_WEIGHT_G = int(_STUB_LINE.weight_kg * 1000)
 _STUB_DIMENSIONS_MM = json.dumps([int(d * 10) for d in _STUB_LINE.dimensions_cm])
-_NO_TAGS = "[]"
 
 
 def _copy_escape(text: str) -> str:
@@ -1207,7 +1188,7 @@ class _Driver:
         if not values:
             return
         if self.postgres:
-            copying = f"COPY {rows.name} ({', '.join(rows.columns)}) FROM STDIN"
+            copying = f"COPY {rows.name} ({', '.join(rows.copied)}) FROM STDIN"
             self._copies.append((copying, self._copy_text(rows, values)))
             return
         statement = self._statements.get(rows.name)
@@ -1250,7 +1231,8 @@ class _Driver:
         report's text escaped (``escaped``) where its row was not clean."""
         form = self._formats.get(rows.name)
         if form is None:
-            rest = "".join(f"\t{_copy_value(value)}" for value in self._rest(rows))
+            defaults = (self._default(column) for column in rows.copied_rest)
+            rest = "".join(f"\t{_copy_value(value)}" for value in defaults)
             form = "\t".join(["%s"] * len(rows.given)) + rest.replace("%", "%%") + "\n"
             self._formats[rows.name] = form
         return "".join([form % value for value in values])
@@ -1292,7 +1274,6 @@ class _BatchWriter:
         self.session = session
         self.db = db
         self.now = utcnow()
-        self._stamped_now = self.db.stamp(self.now)
         self._merchant_id, self._store_id = merchant_id, store_id
         self.summary = ImportSummary()
         self.open_returns: list[int] = []
@@ -1401,7 +1382,7 @@ class _BatchWriter:
     def _stub(
         self, order_id: int, row: ReportedReturn, lines: Mapping[str, ReportedLine]
     ) -> tuple[Any, ...]:
-        db, now, currency = self.db, self._stamped_now, row.currency
+        db, currency = self.db, row.currency
         total = 0
         for line in lines.values():
             minor, in_currency = self._unit(line, currency)
@@ -1417,12 +1398,7 @@ class _BatchWriter:
             total or row.total.minor,
             db.stamp(row.placed_at),
             db.address(row.country),
-            "",
-            "",
-            _NO_TAGS,
             db.order_raw(row.marketplace_id),
-            now,
-            now,
         )
         return value if row.clean else db.escaped(_ORDERS, value)
 
@@ -1441,9 +1417,6 @@ class _BatchWriter:
             in_currency,
             _STUB_WEIGHT_G,
             _STUB_DIMENSIONS_MM,
-            "",
-            "",
-            _NO_TAGS,
         )
         return value if line.clean else self.db.escaped(_ORDER_LINES, value)
 
@@ -1521,10 +1494,8 @@ class _BatchWriter:
             return
         db = self.db
         merchant_id, store_id = self._merchant_id, self._store_id
-        now = db.stamp(self.now)
         occurred = self.now.astimezone(UTC).replace(microsecond=0)
         occurred_at = db.stamp(occurred)
-        no_address = db.json({})
         returns, line_values, refunds, events = [], [], [], []
         heads = {
             (kind, actor): _event_head(kind, actor, occurred)
@@ -1575,10 +1546,6 @@ class _BatchWriter:
                         row.refunded.currency,
                         "issued",
                         "platform",
-                        "refund",
-                        "",
-                        "",
-                        now,
                         at,
                     )
                     refunds.append(value if clean else escaped(_REFUNDS, value))
@@ -1599,17 +1566,11 @@ class _BatchWriter:
                 key,
                 rma,
                 status,
-                "platform",
                 stamp(row.requested_at),
-                no_address,
-                "",
-                "refund",
                 head,
                 length,
                 refunded_at,
                 closed_at,
-                now,
-                now,
             )
             returns.append(value if clean else escaped(_RETURNS, value))
         self.summary.returns_history += history
@@ -1828,9 +1789,6 @@ def _return_line(
         line.reason,  # a StrEnum: its own value
         line.condition,
         line.note,
-        "",
-        "",
-        "",
     )
 
 

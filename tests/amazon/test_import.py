@@ -203,6 +203,65 @@ def test_keys_taken_before_the_inserts_follow_on_across_batches(
     assert all(a.tzinfo is not None and b.tzinfo is not None for a, b in stamps)
 
 
+@pytest.mark.usefixtures("runtime")
+def test_columns_left_to_the_database_read_back_with_the_models_defaults(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """On PostgreSQL the import's COPY leaves out the columns whose default the database has
+    too: the rows read back as an ORM insert would have made them, and each such default the
+    models name, the migrations gave the database."""
+    from datetime import timedelta
+
+    from sqlalchemy import text
+
+    started = datetime.now(UTC)
+    run(runtime, link(runtime), report(tmp_path, 3))
+
+    with runtime.db.session() as session:
+        return_ = session.scalars(select(models.Return)).first()
+        assert return_ is not None
+        order, [line] = return_.order, return_.lines
+        [order_line] = order.lines
+        assert (order.shipped_from, order.export_reference, order.tags) == ("", "", [])
+        assert (order_line.hs_code, order_line.origin_country, order_line.tags) == ("", "", [])
+        assert (return_.source, return_.buyer_address, return_.note, return_.resolution) == (
+            "platform",
+            {},
+            "",
+            "refund",
+        )
+        assert (return_.review_queue, return_.refund_trigger, return_.route_option) == (
+            "",
+            "received",
+            "",
+        )
+        assert return_.returnless is False
+        assert (line.outcome, line.decision_reason, line.grade, line.exchange_sku) == ("",) * 4
+        for stamp in (order.created_at, order.updated_at, return_.created_at, return_.updated_at):
+            assert started - timedelta(seconds=5) <= stamp <= datetime.now(UTC)
+        if runtime.db.is_sqlite:
+            return
+        tables = ("orders", "order_lines", "returns", "return_lines", "refunds")
+        in_database = {
+            (table, column)
+            for table, column in session.execute(
+                text(
+                    "SELECT table_name, column_name FROM information_schema.columns "
+                    "WHERE table_name = ANY(:tables) AND column_default IS NOT NULL "
+                    "AND column_default NOT LIKE 'nextval(%'"
+                ),
+                {"tables": list(tables)},
+            )
+        }
+    in_models = {
+        (table, column.name)
+        for table in tables
+        for column in models.Base.metadata.tables[table].columns
+        if column.server_default is not None
+    }
+    assert in_database == in_models and ("returns", "created_at") in in_models
+
+
 def test_a_return_on_amazons_own_label_is_not_given_a_second_one(
     app: Any, runtime: Runtime, tmp_path: Path
 ) -> None:
