@@ -3,6 +3,9 @@ and imports a report file offline."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
@@ -61,6 +64,50 @@ def test_the_scheduled_import_stores_the_reported_returns_and_remembers_how_far_
     assert progress["status"] == "done" and progress["through"]
     assert "imported up to" in again["skipped"]
     assert amazon.calls.count("createReport") == 1
+
+
+def test_the_scheduled_import_runs_in_a_work_horse_beside_its_writer(
+    app: Flask,
+    runtime: Runtime,
+    amazon: FakeAmazon,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In production the scheduled import is an RQ job run by a forked work horse, whose only
+    thread is its main one: on PostgreSQL the import forks its writer there. The job
+    finishes, the returns are stored, and the writer is gone with the horse."""
+    from rq import Worker
+
+    from connector.services import amazon_import
+
+    store_id = link(runtime)
+    amazon.queue_report((FIXTURES / "returns_flat_file.tsv").read_bytes(), gzip=True)
+    writers = tmp_path / "writers"
+    start = amazon_import._WriterProcess.__init__
+
+    def recorded(self: Any, db: Any) -> None:  # in the work horse
+        start(self, db)
+        with writers.open("a") as out:
+            out.write(f"{self._pid}\n")
+
+    monkeypatch.setattr(amazon_import._WriterProcess, "__init__", recorded)
+    assert jobs.enqueue(runtime, "import_amazon_returns", store_id, job_id=f"import:{store_id}")
+
+    with app.app_context():
+        Worker([runtime.queue], connection=runtime.redis).work(burst=True, logging_level="ERROR")
+
+    job = runtime.queue.fetch_job(jobs.rq_job_id(f"import:{store_id}"))
+    assert job is not None and job.is_finished, job.exc_info if job else None
+    with runtime.db.session() as session:
+        stored = session.scalar(
+            select(func.count())
+            .select_from(models.Return)
+            .where(models.Return.store_id == store_id)
+        )
+    assert stored and stored > 0
+    if not runtime.db.is_sqlite:
+        [writer] = writers.read_text().split()
+        assert not Path(f"/proc/{writer}").exists()
 
 
 def test_stores_add_amazon_links_the_account_with_its_marketplaces(
