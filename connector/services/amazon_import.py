@@ -1193,7 +1193,7 @@ class _Driver:
             return
         statement = self._statements.get(rows.name)
         if statement is None:  # the other columns' defaults written into the statement
-            marks = ["?"] * len(rows.given) + [_sql_value(v) for v in self._rest(rows)]
+            marks = ["?"] * len(rows.given) + [_sql_value(v) for v in self._defaults(rows.rest)]
             statement = self._statements[rows.name] = (
                 f"INSERT INTO {rows.name} ({', '.join(rows.columns)}) VALUES ({', '.join(marks)})"
             )
@@ -1231,8 +1231,7 @@ class _Driver:
         report's text escaped (``escaped``) where its row was not clean."""
         form = self._formats.get(rows.name)
         if form is None:
-            defaults = (self._default(column) for column in rows.copied_rest)
-            rest = "".join(f"\t{_copy_value(value)}" for value in defaults)
+            rest = "".join(f"\t{_copy_value(v)}" for v in self._defaults(rows.copied_rest))
             form = "\t".join(["%s"] * len(rows.given)) + rest.replace("%", "%%") + "\n"
             self._formats[rows.name] = form
         return "".join([form % value for value in values])
@@ -1248,8 +1247,8 @@ class _Driver:
                 cells[index] = _copy_escape(cells[index])
         return tuple(cells)
 
-    def _rest(self, rows: _Rows) -> tuple[Any, ...]:
-        return tuple(self._default(column) for column in rows.rest)
+    def _defaults(self, columns: Iterable[Any]) -> tuple[Any, ...]:
+        return tuple(self._default(column) for column in columns)
 
     def _default(self, column: Any) -> Any:
         default = column.default
